@@ -1,0 +1,139 @@
+"""What a method sees: one test subject's source channels and target grid,
+and the training set of a task/condition as memory-mapped arrays.
+
+Task inputs live in ``<task>/<condition>/inputs/`` with one file per role:
+``sub-<id>_source-<contrast>.nii.gz`` for each source channel (primary first),
+``sub-<id>_target.nii.gz``, ``sub-<id>_mask.nii.gz`` (head),
+``sub-<id>_brainmask.nii.gz`` and, where ground truth exists,
+``sub-<id>_dseg.nii.gz``; all but the sources are on the target grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medsynth import io
+from medsynth.tasks import Condition
+
+
+def input_path(inputs_dir: str | Path, subject: str, role: str) -> Path:
+    """Path of one task-input file, e.g. role ``source-T1w``, ``target``, ``mask``."""
+    return Path(inputs_dir) / f"sub-{subject}_{role}.nii.gz"
+
+
+@dataclass
+class Case:
+    """One subject as a method receives it: never the target image itself."""
+
+    subject: str
+    condition: Condition
+    source: np.ndarray  # (channels, x, y, z) float32 on the source grid
+    source_affine: np.ndarray
+    target_shape: tuple[int, int, int]
+    target_affine: np.ndarray
+    head_mask: np.ndarray  # bool, target grid
+    brain_mask: np.ndarray  # bool, target grid
+
+    @property
+    def same_grid(self) -> bool:
+        return io.same_grid((self.source.shape[1:], self.source_affine),
+                            (self.target_shape, self.target_affine))
+
+
+def load_case(inputs_dir: str | Path, subject: str, condition: Condition) -> Case:
+    """Read a subject's source channels and masks, checking their grids agree."""
+    channels, affine, first = [], None, None
+    for contrast in condition.source_channels:
+        path = input_path(inputs_dir, subject, f"source-{contrast}")
+        img = io.load_volume(path)
+        if first is None:
+            first, affine = (path, img), img.affine
+        else:
+            io.require_same_grid(path, img, *first)
+        channels.append(np.asarray(img.dataobj, dtype=np.float32))
+    mask_path = input_path(inputs_dir, subject, "mask")
+    head = io.load_volume(mask_path)
+    brain_path = input_path(inputs_dir, subject, "brainmask")
+    brain = io.load_volume(brain_path)
+    io.require_same_grid(brain_path, brain, mask_path, head)
+    return Case(
+        subject=subject,
+        condition=condition,
+        source=np.stack(channels),
+        source_affine=affine,
+        target_shape=tuple(head.shape),
+        target_affine=head.affine.copy(),
+        head_mask=np.asarray(head.dataobj) > 0.5,
+        brain_mask=np.asarray(brain.dataobj) > 0.5,
+    )
+
+
+ARRAY_ROLES = ("source", "target", "mask")
+
+
+def array_path(arrays_dir: str | Path, split: str, role: str) -> Path:
+    return Path(arrays_dir) / f"{split}_{role}.npy"
+
+
+def extract_arrays(inputs_dir, subjects_by_split: dict[str, list[str]],
+                   condition: Condition, arrays_dir) -> None:
+    """Decode a task's training and validation volumes once into .npy stacks.
+
+    Shapes: source (S, C, x, y, z), target and mask (S, 1, x, y, z). All
+    subjects must share the target grid, and sources must be on it: a task whose
+    source lives on another grid (super-resolution) has no cross-subject training.
+    """
+    for split, subjects in subjects_by_split.items():
+        stacks: dict[str, list[np.ndarray]] = {role: [] for role in ARRAY_ROLES}
+        reference = None
+        for subject in subjects:
+            case = load_case(inputs_dir, subject, condition)
+            target_path = input_path(inputs_dir, subject, "target")
+            target = io.load_volume(target_path)
+            io.require_same_grid(target_path, target, input_path(inputs_dir, subject, "mask"),
+                                 (case.target_shape, case.target_affine))
+            if not case.same_grid:
+                raise io.InputError(
+                    input_path(inputs_dir, subject, f"source-{condition.source_channels[0]}"),
+                    "source is not on the target grid; this task cannot train across subjects",
+                )
+            if reference is None:
+                reference = (target_path, target)
+            elif tuple(target.shape) != tuple(reference[1].shape):
+                raise io.InputError(target_path, f"shape {target.shape} differs from "
+                                    f"{reference[0]} {reference[1].shape}; resample to one grid first")
+            stacks["source"].append(case.source)
+            stacks["target"].append(np.asarray(target.dataobj, dtype=np.float32)[None])
+            stacks["mask"].append(case.head_mask[None].astype(np.uint8))
+        for role, arrays in stacks.items():
+            with io.atomic_path(array_path(arrays_dir, split, role)) as tmp:
+                with open(tmp, "wb") as handle:
+                    np.save(handle, np.stack(arrays) if arrays else np.zeros((0,), np.float32))
+
+
+@dataclass
+class TrainingData:
+    """Memory-mapped training and validation stacks of one task/condition."""
+
+    condition: Condition
+    source: np.ndarray
+    target: np.ndarray
+    mask: np.ndarray
+    val_source: np.ndarray
+    val_target: np.ndarray
+    val_mask: np.ndarray
+
+    @classmethod
+    def load(cls, arrays_dir: str | Path, condition: Condition) -> TrainingData:
+        def read(split, role):
+            return np.load(array_path(arrays_dir, split, role), mmap_mode="r")
+
+        return cls(condition, *(read("train", r) for r in ARRAY_ROLES),
+                   *(read("val", r) for r in ARRAY_ROLES))
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.source.shape[1])

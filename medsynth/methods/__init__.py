@@ -1,0 +1,65 @@
+"""Method registry: every built-in method, its kind and the tasks it solves.
+
+The registry is plain data so that the Snakefile can read it at parse time
+without importing torch; `load()` imports a method's module only when a job
+needs it.
+
+Kinds, which shape the DAG:
+- ``trained``: fitted once per task and condition on the training subjects
+  (rule ``train``), then applied to each test subject (rule ``infer``).
+- ``per_volume``: no training across subjects; applied to each test subject
+  on its own (baselines; self-supervised methods that train on the volume).
+
+A method module provides ``predict(case, params, model_dir)`` returning the
+prediction on the target grid, and trained methods also
+``fit(data, params, model_dir, seed, threads)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    name: str
+    kind: str  # "trained" or "per_volume"
+    tasks: tuple[str, ...]
+    module: str
+    summary: str
+
+
+_METHODS = [
+    MethodInfo("none", "per_volume", ("t1_to_t2", "denoise", "harmonize"),
+               "medsynth.methods.identity", "no processing: the source image itself"),
+    MethodInfo("histogram_matching", "trained", ("t1_to_t2", "harmonize"),
+               "medsynth.methods.histogram_matching",
+               "maps source intensities onto the training targets' mean histogram (Nyul-Udupa landmarks)"),
+    MethodInfo("bulk_density", "per_volume", ("mr_to_ct",),
+               "medsynth.methods.bulk_density",
+               "segmentation-based pseudo-CT: air, soft tissue and bone at fixed HU"),
+    MethodInfo("nlm", "per_volume", ("denoise",), "medsynth.methods.nlm",
+               "non-local means with the noise level estimated from the image"),
+    MethodInfo("bm4d", "per_volume", ("denoise",), "medsynth.methods.bm4d_baseline",
+               "BM4D collaborative filtering with the noise level estimated from the image"),
+    MethodInfo("bspline", "per_volume", ("superres",), "medsynth.methods.interpolation",
+               "cubic B-spline interpolation of the thick slices onto the fine grid"),
+    MethodInfo("unet", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.unet",
+               "2D U-Net on axial slices with an L1 loss (Han 2017)"),
+]
+
+REGISTRY: dict[str, MethodInfo] = {m.name: m for m in _METHODS}
+
+
+def get(name: str) -> MethodInfo:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+
+
+def load(name: str) -> ModuleType:
+    """Import the module implementing a registered method."""
+    return importlib.import_module(get(name).module)
