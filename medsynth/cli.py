@@ -1,0 +1,127 @@
+"""The `medsynth` command: run one step without Snakemake, to debug a method
+or process a single subject."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from medsynth import config as msconfig
+
+
+def _load_config(path: str) -> dict:
+    config = yaml.safe_load(Path(path).read_text())
+    msconfig.validate(config)
+    return config
+
+
+def _condition(config: dict, task: str, condition: str):
+    from medsynth.tasks import parse_condition
+
+    if task not in config["tasks"]:
+        raise SystemExit(f"task {task!r} is not configured in the config file")
+    return parse_condition(task, condition, config["tasks"][task])
+
+
+def cmd_make_phantom(args) -> None:
+    from medsynth.data.phantom import make_cohort
+
+    subjects = make_cohort(args.n_subjects, args.seed, args.voxel_mm, args.out)
+    print(f"wrote {len(subjects)} subjects to {args.out}")
+
+
+def cmd_validate(args) -> None:
+    _load_config(args.config)
+    print(f"{args.config}: valid")
+
+
+def cmd_train(args) -> None:
+    from medsynth import steps
+
+    config = _load_config(args.config)
+    cond = _condition(config, args.task, args.condition)
+    steps.train(args.method, cond, args.arrays, args.model_dir,
+                msconfig.method_params(config, args.method), seed=config.get("seed", 42),
+                threads=args.threads, state_dir=args.state_dir)
+
+
+def cmd_infer(args) -> None:
+    from medsynth import steps
+
+    config = _load_config(args.config)
+    cond = _condition(config, args.task, args.condition)
+    out = steps.infer(args.method, cond, args.inputs, args.subject, args.model_dir,
+                      msconfig.method_params(config, args.method), args.out, threads=args.threads)
+    print(f"wrote {out}")
+
+
+def cmd_evaluate(args) -> None:
+    from medsynth import steps
+
+    config = _load_config(args.config)
+    cond = _condition(config, args.task, args.condition)
+    ids = {"dataset": config["dataset"], "task": args.task, "condition": args.condition,
+           "method": args.method}
+    for row in steps.evaluate(cond, args.inputs, {args.subject: Path(args.pred)}, ids):
+        for key, value in row.items():
+            print(f"{key}\t{value}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medsynth", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("make-phantom", help="write a phantom cohort (BIDS-like)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--n-subjects", type=int, default=4)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--voxel-mm", type=float, default=2.0)
+    p.set_defaults(func=cmd_make_phantom)
+
+    p = sub.add_parser("validate-config", help="check a config file against the schema")
+    p.add_argument("config")
+    p.set_defaults(func=cmd_validate)
+
+    def step_parser(name, helptext, func):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--config", default="config.yaml")
+        p.add_argument("--task", required=True)
+        p.add_argument("--condition", default="default")
+        p.add_argument("--method", required=True)
+        p.add_argument("--threads", type=int, default=1)
+        p.set_defaults(func=func)
+        return p
+
+    p = step_parser("train", "fit a trained method on extracted arrays", cmd_train)
+    p.add_argument("--arrays", required=True, help="folder written by extract_training_arrays")
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--state-dir", help="where to keep the resumable checkpoint")
+
+    p = step_parser("infer", "predict one subject", cmd_infer)
+    p.add_argument("--inputs", required=True, help="the task/condition's inputs folder")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--model-dir")
+    p.add_argument("--out", required=True)
+
+    p = step_parser("evaluate", "metrics and Dice of one prediction", cmd_evaluate)
+    p.add_argument("--inputs", required=True)
+    p.add_argument("--subject", required=True)
+    p.add_argument("--pred", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (msconfig.ConfigError, ValueError, FileNotFoundError) as err:
+        print(f"medsynth: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

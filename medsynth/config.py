@@ -1,0 +1,93 @@
+"""Configuration: validation against the JSON schema, presets, and the
+effective settings of a run.
+
+Cheap to import (yaml and jsonschema only): the Snakefile calls it at parse
+time, and under Slurm every job parses the Snakefile again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from medsynth import methods as method_registry
+from medsynth.tasks import TASKS, condition_names
+
+SCHEMA_PATH = Path(__file__).with_name("schemas") / "config.schema.json"
+
+
+class ConfigError(ValueError):
+    """A configuration mistake; the message names the offending key."""
+
+
+@cache
+def presets() -> dict:
+    return yaml.safe_load(resources.files("medsynth").joinpath("presets.yaml").read_text())
+
+
+def schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def validate(config: dict, outside_methods: dict[str, tuple[str, ...]] | None = None) -> None:
+    """Check a config against the schema and the method registry.
+
+    `outside_methods` maps methods contributed by rule files in
+    ``rules/methods/`` to the tasks they support.
+    """
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise ConfigError(f"config key {where}: {err.message}")
+    known = {name: info.tasks for name, info in method_registry.REGISTRY.items()}
+    known.update(outside_methods or {})
+    for task, task_config in config.get("tasks", {}).items():
+        for method in task_config["methods"]:
+            if method not in known:
+                raise ConfigError(
+                    f"config key tasks.{task}.methods: unknown method {method!r} "
+                    f"(known: {', '.join(sorted(known))})")
+            if task not in known[method]:
+                raise ConfigError(
+                    f"config key tasks.{task}.methods: method {method!r} does not solve "
+                    f"task {task!r} (it solves: {', '.join(known[method])})")
+    for method in config.get("method_params", {}):
+        if method not in known:
+            raise ConfigError(f"config key method_params.{method}: unknown method {method!r}")
+
+
+def preset(config: dict) -> dict:
+    """The preset block with the config's own phantom/split overrides applied."""
+    block = copy.deepcopy(presets()[config["preset"]])
+    block["phantom"].update(config.get("phantom", {}))
+    block["split"].update(config.get("split", {}))
+    return block
+
+
+def method_params(config: dict, method: str) -> dict:
+    """A method's settings: preset overrides, then the config's own."""
+    params = dict(presets()[config["preset"]].get("methods", {}).get(method, {}))
+    params.update(config.get("method_params", {}).get(method, {}))
+    return params
+
+
+def task_conditions(config: dict) -> dict[str, list[str]]:
+    """Condition wildcards of every configured task."""
+    return {task: condition_names(task, tc) for task, tc in config["tasks"].items()}
+
+
+def task_methods(config: dict, task: str) -> list[str]:
+    return list(config["tasks"][task]["methods"])
+
+
+def known_tasks() -> list[str]:
+    return list(TASKS)

@@ -1,0 +1,55 @@
+"""Subject-level train/validation/test split: seeded, written to a file, and
+never putting one subject in two sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medsynth import io
+
+SPLITS = ("train", "val", "test")
+
+
+def split_subjects(subjects: list[str], seed: int, n_val: int, n_test: int) -> dict[str, list[str]]:
+    """Shuffle subjects with `seed` and deal them into test, val, then train.
+
+    Sorting first makes the split depend only on the set of subjects, not on
+    the order a dataset adapter lists them in.
+    """
+    subjects = sorted(set(subjects))
+    if n_val + n_test >= len(subjects):
+        raise ValueError(
+            f"{len(subjects)} subjects cannot give {n_test} test and {n_val} validation "
+            "subjects and still leave one to train on")
+    order = np.random.default_rng(seed).permutation(len(subjects))
+    shuffled = [subjects[i] for i in order]
+    test, val, train = shuffled[:n_test], shuffled[n_test:n_test + n_val], shuffled[n_test + n_val:]
+    return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
+
+
+def write_split(split: dict[str, list[str]], path: str | Path) -> None:
+    with io.atomic_path(path) as tmp:
+        lines = ["participant_id\tsplit"]
+        lines += [f"sub-{s}\t{name}" for name in SPLITS for s in split[name]]
+        Path(tmp).write_text("\n".join(lines) + "\n")
+
+
+def read_split(path: str | Path) -> dict[str, list[str]]:
+    split: dict[str, list[str]] = {name: [] for name in SPLITS}
+    rows = Path(path).read_text().splitlines()
+    if not rows or rows[0].split("\t") != ["participant_id", "split"]:
+        raise io.InputError(path, "not a split file (header 'participant_id<TAB>split' expected)")
+    for number, row in enumerate(rows[1:], start=2):
+        parts = row.split("\t")
+        if len(parts) != 2 or parts[1] not in SPLITS or not parts[0].startswith("sub-"):
+            raise io.InputError(path, f"line {number} is malformed: {row!r}")
+        split[parts[1]].append(parts[0].removeprefix("sub-"))
+    seen: dict[str, str] = {}
+    for name, subjects in split.items():
+        for subject in subjects:
+            if subject in seen:
+                raise io.InputError(path, f"subject {subject} is in both {seen[subject]} and {name}")
+            seen[subject] = name
+    return split

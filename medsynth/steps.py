@@ -1,0 +1,62 @@
+"""The train, infer and evaluate steps, callable from the command line and
+from the workflow's scripts alike, so one method can be run and debugged
+without Snakemake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medsynth import io
+from medsynth import methods as registry
+from medsynth.case import TrainingData, input_path, load_case
+from medsynth.tasks import Condition
+
+
+def train(method: str, cond: Condition, arrays_dir, model_dir, params: dict,
+          seed: int, threads: int, state_dir=None) -> None:
+    """Fit a trained method on a task/condition's training arrays.
+
+    `state_dir` holds the resumable checkpoint; it defaults to a sibling of
+    `model_dir` so that removing a failed job's outputs keeps it.
+    """
+    info = registry.get(method)
+    if info.kind != "trained":
+        raise ValueError(f"method {method!r} is {info.kind}: it has no training step")
+    data = TrainingData.load(arrays_dir, cond)
+    Path(model_dir).mkdir(parents=True, exist_ok=True)
+    state_dir = Path(state_dir) if state_dir else Path(model_dir).with_name("train_state")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    registry.load(method).fit(data, params, Path(model_dir), seed=seed, threads=threads,
+                              state_dir=state_dir)
+
+
+def infer(method: str, cond: Condition, inputs_dir, subject: str, model_dir, params: dict,
+          out_path, threads: int = 1) -> Path:
+    """Predict one subject and write it on the target grid."""
+    import torch
+
+    torch.set_num_threads(threads)
+    case = load_case(inputs_dir, subject, cond)
+    pred = registry.load(method).predict(case, params, Path(model_dir) if model_dir else None)
+    pred = np.asarray(pred, dtype=np.float32)
+    if pred.shape != tuple(case.target_shape):
+        raise RuntimeError(f"method {method} returned shape {pred.shape} for subject {subject}, "
+                           f"expected the target grid {case.target_shape}")
+    return io.save_volume(out_path, pred, case.target_affine)
+
+
+def evaluate(cond: Condition, inputs_dir, pred_paths: dict[str, Path], ids: dict) -> list[dict]:
+    """Metrics and Dice of each subject's prediction; one row per subject."""
+    from medsynth.evaluate import evaluate_prediction
+
+    rows = []
+    for subject, pred in sorted(pred_paths.items()):
+        dseg = input_path(inputs_dir, subject, "dseg")
+        metrics = evaluate_prediction(
+            pred, input_path(inputs_dir, subject, "target"), input_path(inputs_dir, subject, "mask"),
+            input_path(inputs_dir, subject, "brainmask"), str(dseg) if dseg.exists() else None,
+            cond.target)
+        rows.append({**ids, "subject": subject, **metrics})
+    return rows

@@ -1,0 +1,39 @@
+# Derive each task/condition's inputs for every subject, and split subjects.
+
+
+rule derive_task_inputs:
+    input:
+        [preproc_files(s) for s in SUBJECTS],
+        [raw_files(s) for s in SUBJECTS],
+    output:
+        directory(f"{task_dir()}/inputs"),
+    params:
+        raw=RAW,
+        preproc=PREPROC,
+        subjects=SUBJECTS,
+        condition=condition_of,
+        seed=config["seed"],
+    log:
+        log("derive/{task}_{condition}"),
+    benchmark:
+        bench("derive/{task}_{condition}")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/derive_task_inputs.py"
+
+
+rule split_subjects:
+    output:
+        f"{R}/split.tsv",
+    params:
+        subjects=SUBJECTS,
+        seed=config["seed"],
+        n_val=PRESET["split"]["val"],
+        n_test=PRESET["split"]["test"],
+    log:
+        log("split"),
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/split_subjects.py"

@@ -1,0 +1,42 @@
+# Train: decode the training set once into arrays, then fit each trained method.
+# Training state (checkpoint.pt) lives beside the model folder, not in it, so
+# that a failed or preempted job resumes instead of losing it with its outputs.
+
+
+rule extract_training_arrays:
+    input:
+        inputs=f"{task_dir()}/inputs",
+        split=f"{R}/split.tsv",
+    output:
+        directory(f"{task_dir()}/arrays"),
+    params:
+        condition=condition_of,
+    log:
+        log("extract/{task}_{condition}"),
+    benchmark:
+        bench("extract/{task}_{condition}")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/extract_training_arrays.py"
+
+
+rule train:
+    input:
+        f"{task_dir()}/arrays",
+    output:
+        directory(f"{task_dir()}/{{method}}/model"),
+    params:
+        condition=condition_of,
+        method_params=lambda w: msconfig.method_params(config, w.method),
+        seed=config["seed"],
+        state_dir=f"{task_dir()}/{{method}}/train_state",
+    threads: 2
+    log:
+        log("train/{task}_{condition}_{method}"),
+    benchmark:
+        bench("train/{task}_{condition}_{method}")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/train.py"
