@@ -85,11 +85,12 @@ def all_eval_paths():
     ]
 
 
-def loss_curves():
+def model_dirs():
+    """Trained models; their loss curves are registered in the report."""
     return [
-        f"{task_dir(task, condition)}/{method}/model/loss.png"
+        f"{task_dir(task, condition)}/{method}/model"
         for task, conditions in CONDITIONS.items()
         for condition in conditions
         for method in msconfig.task_methods(config, task)
-        if is_trained(method) and registry.get(method).neural
+        if is_trained(method)
     ]

@@ -38,7 +38,7 @@ def final_outputs():
         + expand(f"{REPORT}/tables/{{stem}}.{{ext}}", stem=table_stems(), ext=["md", "csv", "tex"])
         + expand(f"{REPORT}/figures/{{name}}.png", name=figure_names())
         + example_paths()
-        + loss_curves()
+        + model_dirs()
     )
 
 

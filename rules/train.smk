@@ -25,7 +25,13 @@ rule train:
     input:
         f"{task_dir()}/arrays",
     output:
-        directory(f"{task_dir()}/{{method}}/model"),
+        report(
+            directory(f"{task_dir()}/{{method}}/model"),
+            patterns=["loss.png"],
+            caption="../report/training.rst",
+            category="Training",
+            subcategory="{task} {condition} {method}",
+        ),
     params:
         condition=condition_of,
         method_params=lambda w: msconfig.method_params(config, w.method),

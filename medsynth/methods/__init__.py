@@ -29,7 +29,6 @@ class MethodInfo:
     tasks: tuple[str, ...]
     module: str
     summary: str
-    neural: bool = False  # trained with the generic torch loop: writes a loss log and curve
 
 
 _METHODS = [
@@ -48,7 +47,7 @@ _METHODS = [
     MethodInfo("bspline", "per_volume", ("superres",), "medsynth.methods.interpolation",
                "cubic B-spline interpolation of the thick slices onto the fine grid"),
     MethodInfo("unet", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.unet",
-               "2D U-Net on axial slices (Han 2017)", neural=True),
+               "2D U-Net on axial slices (Han 2017)"),
 ]
 
 REGISTRY: dict[str, MethodInfo] = {m.name: m for m in _METHODS}

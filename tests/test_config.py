@@ -1,0 +1,68 @@
+"""Configuration: schema errors name the bad key; presets and overrides resolve."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medsynth import config as msconfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def default_config():
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_default_config_is_valid(default_config):
+    msconfig.validate(default_config)
+
+
+@pytest.mark.parametrize(
+    "mutate, key, words",
+    [
+        (lambda c: c.update(tsaks={}), "(top level)", "tsaks"),
+        (lambda c: c.update(preset="huge"), "preset", "huge"),
+        (lambda c: c["tasks"]["denoise"].update(noise_levels=[-1]), "tasks.denoise.noise_levels.0", "-1"),
+        (lambda c: c["tasks"]["superres"].update(thicknes_mm=[1]), "tasks.superres", "thicknes_mm"),
+        (lambda c: c["tasks"]["t1_to_t2"].update(methods=["pix2pox"]), "tasks.t1_to_t2.methods", "pix2pox"),
+        (lambda c: c["tasks"]["denoise"].update(methods=["unet"]), "tasks.denoise.methods", "unet"),
+        (lambda c: c.update(method_params={"unett": {}}), "method_params.unett", "unett"),
+    ],
+)
+def test_config_error_names_the_key(default_config, mutate, key, words):
+    config = copy.deepcopy(default_config)
+    mutate(config)
+    with pytest.raises(msconfig.ConfigError) as err:
+        msconfig.validate(config)
+    assert key in str(err.value) and words in str(err.value)
+
+
+def test_outside_methods_are_accepted_for_their_tasks(default_config):
+    config = copy.deepcopy(default_config)
+    config["tasks"]["denoise"]["methods"].append("gaussian_smoothing")
+    with pytest.raises(msconfig.ConfigError):
+        msconfig.validate(config)
+    msconfig.validate(config, {"gaussian_smoothing": ("denoise",)})
+
+
+def test_presets_and_overrides(default_config):
+    config = copy.deepcopy(default_config)
+    config["preset"] = "smoke"
+    config["phantom"] = {"n_subjects": 6}
+    config["method_params"] = {"unet": {"iterations": 7}}
+    block = msconfig.preset(config)
+    assert block["phantom"] == {"n_subjects": 6, "voxel_mm": msconfig.presets()["smoke"]["phantom"]["voxel_mm"]}
+    assert msconfig.method_params(config, "unet")["iterations"] == 7
+    # the preset table itself is not modified by a run's overrides
+    assert msconfig.presets()["smoke"]["phantom"]["n_subjects"] == 4
+
+
+def test_condition_names(default_config):
+    names = msconfig.task_conditions(default_config)
+    assert names["denoise"] == ["noise-1", "noise-3", "noise-5", "noise-7", "noise-9"]
+    assert names["superres"] == ["thick-1.2mm", "thick-1.9mm", "thick-3mm", "thick-3.9mm", "thick-4.8mm"]
+    assert names["harmonize"] == ["AtoB-T1w", "AtoB-T2w", "AtoB-PDw"]
+    assert names["t1_to_t2"] == ["default"]

@@ -1,0 +1,41 @@
+"""Subject-level split: seeded, complete, and never leaking a subject."""
+
+import pytest
+
+from medsynth import io
+from medsynth.split import read_split, split_subjects, write_split
+
+SUBJECTS = [f"{i:03d}" for i in range(1, 11)]
+
+
+def test_split_is_a_partition_without_leakage():
+    split = split_subjects(SUBJECTS, seed=1, n_val=2, n_test=3)
+    sets = [set(split[name]) for name in ("train", "val", "test")]
+    assert [len(s) for s in sets] == [5, 2, 3]
+    assert set.union(*sets) == set(SUBJECTS)
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+
+
+def test_split_is_seeded_and_independent_of_listing_order():
+    a = split_subjects(SUBJECTS, seed=7, n_val=1, n_test=2)
+    assert a == split_subjects(list(reversed(SUBJECTS)), seed=7, n_val=1, n_test=2)
+    assert a != split_subjects(SUBJECTS, seed=8, n_val=1, n_test=2)
+
+
+def test_split_needs_a_training_subject():
+    with pytest.raises(ValueError, match="leave one to train"):
+        split_subjects(SUBJECTS[:3], seed=0, n_val=1, n_test=2)
+
+
+def test_split_file_round_trip(tmp_path):
+    split = split_subjects(SUBJECTS, seed=3, n_val=1, n_test=2)
+    write_split(split, tmp_path / "split.tsv")
+    assert read_split(tmp_path / "split.tsv") == split
+
+
+def test_split_file_with_a_subject_twice_is_rejected(tmp_path):
+    path = tmp_path / "split.tsv"
+    path.write_text("participant_id\tsplit\nsub-001\ttrain\nsub-001\ttest\n")
+    with pytest.raises(io.InputError, match="both train and test") as err:
+        read_split(path)
+    assert str(path) in str(err.value)
