@@ -1,6 +1,8 @@
 # Path helpers and run-wide values. Parse-time work stays cheap: every Slurm
 # job parses the Snakefile again.
 
+import os
+
 import medsynth.config as msconfig
 from medsynth import methods as registry
 from medsynth.data import phantom_subject_ids
@@ -64,7 +66,7 @@ def task_dir(task="{task}", condition="{condition}"):
 
 
 def inputs_dir(wildcards):
-    return task_dir(wildcards.task, wildcards.condition) + "/inputs"
+    return os.path.join(task_dir(wildcards.task, wildcards.condition), "inputs")
 
 
 def pred_path(task="{task}", condition="{condition}", method="{method}", subject="{subject}"):
@@ -94,3 +96,78 @@ def model_dirs():
         for method in msconfig.task_methods(config, task)
         if is_trained(method)
     ]
+
+
+# Acquire and preprocess
+
+RAW = f"{R}/rawdata"
+MR_CONTRASTS = ["T1w", "T2w", "PDw"]
+
+
+def raw_files(subject="{subject}"):
+    anat = f"{RAW}/sub-{subject}/anat/sub-{subject}"
+    mr = [f"{anat}_acq-{site}_{c}.nii.gz" for site in ("A", "B") for c in MR_CONTRASTS]
+    return mr + [f"{anat}_CT.nii.gz", f"{anat}_dseg.nii.gz"]
+
+
+PREPROC = f"{R}/preproc"
+
+
+def preproc_files(subject="{subject}"):
+    anat = f"{PREPROC}/sub-{subject}/anat/sub-{subject}"
+    images = [f"{anat}_acq-{s}_desc-preproc_{c}.nii.gz" for s in ("A", "B") for c in MR_CONTRASTS]
+    masks = [f"{anat}_acq-{s}_desc-head_mask.nii.gz" for s in ("A", "B")]
+    return images + masks + [f"{anat}_desc-brain_mask.nii.gz"]
+
+
+# Infer
+
+
+def infer_inputs(wildcards):
+    needed = {"inputs": inputs_dir(wildcards)}
+    if is_trained(wildcards.method):
+        needed["model"] = f"{task_dir(wildcards.task, wildcards.condition)}/{wildcards.method}/model"
+    return needed
+
+
+# Report
+
+REPORT = f"{R}/report"
+
+
+def table_stems():
+    stems = [f"summary_{task}" for task in CONDITIONS]
+    if "superres" in CONDITIONS:
+        stems.append("dice_by_thickness")
+    if "denoise" in CONDITIONS:
+        stems.append("psnr_ssim_by_noise")
+    return stems
+
+
+def figure_names():
+    names = [f"box_{task}" for task in CONDITIONS]
+    if "superres" in CONDITIONS:
+        names.append("dice_by_thickness")
+    if "denoise" in CONDITIONS:
+        names.append("psnr_ssim_by_noise")
+    return names
+
+
+def example_paths():
+    if not config["example_slices"]:
+        return []
+    return [
+        f"{REPORT}/examples/{task}_{condition}.png"
+        for task, conditions in CONDITIONS.items()
+        for condition in conditions
+    ]
+
+
+def final_outputs():
+    return (
+        [f"{REPORT}/metrics.tsv", f"{R}/provenance.json", f"{RAW}/dataset_description.json"]
+        + expand(f"{REPORT}/tables/{{stem}}.{{ext}}", stem=table_stems(), ext=["md", "csv", "tex"])
+        + expand(f"{REPORT}/figures/{{name}}.png", name=figure_names())
+        + example_paths()
+        + model_dirs()
+    )

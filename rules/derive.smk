@@ -3,13 +3,11 @@
 
 rule derive_task_inputs:
     input:
-        [preproc_files(s) for s in SUBJECTS],
-        [raw_files(s) for s in SUBJECTS],
+        preproc=[preproc_files(s) for s in SUBJECTS],
+        raw=[raw_files(s) for s in SUBJECTS],
     output:
         directory(f"{task_dir()}/inputs"),
     params:
-        raw=RAW,
-        preproc=PREPROC,
         subjects=SUBJECTS,
         condition=condition_of,
         seed=config["seed"],

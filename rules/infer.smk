@@ -2,13 +2,6 @@
 # per-volume methods (baselines, self-supervised ones) work on the subject alone.
 
 
-def infer_inputs(wildcards):
-    needed = {"inputs": inputs_dir(wildcards)}
-    if is_trained(wildcards.method):
-        needed["model"] = f"{task_dir(wildcards.task, wildcards.condition)}/{wildcards.method}/model"
-    return needed
-
-
 rule infer:
     input:
         unpack(infer_inputs),

@@ -1,47 +1,6 @@
 # Report: all per-subject rows in one table, paper-style tables, figures,
 # example slices and provenance, registered for `snakemake --report`.
 
-REPORT = f"{R}/report"
-
-
-def table_stems():
-    stems = [f"summary_{task}" for task in CONDITIONS]
-    if "superres" in CONDITIONS:
-        stems.append("dice_by_thickness")
-    if "denoise" in CONDITIONS:
-        stems.append("psnr_ssim_by_noise")
-    return stems
-
-
-def figure_names():
-    names = [f"box_{task}" for task in CONDITIONS]
-    if "superres" in CONDITIONS:
-        names.append("dice_by_thickness")
-    if "denoise" in CONDITIONS:
-        names.append("psnr_ssim_by_noise")
-    return names
-
-
-def example_paths():
-    if not config["example_slices"]:
-        return []
-    return [
-        f"{REPORT}/examples/{task}_{condition}.png"
-        for task, conditions in CONDITIONS.items()
-        for condition in conditions
-    ]
-
-
-def final_outputs():
-    return (
-        [f"{REPORT}/metrics.tsv", f"{R}/provenance.json", f"{RAW}/dataset_description.json"]
-        + expand(f"{REPORT}/tables/{{stem}}.{{ext}}", stem=table_stems(), ext=["md", "csv", "tex"])
-        + expand(f"{REPORT}/figures/{{name}}.png", name=figure_names())
-        + example_paths()
-        + model_dirs()
-    )
-
-
 rule collect_metrics:
     input:
         all_eval_paths(),
@@ -64,8 +23,6 @@ rule tables:
             for stem in table_stems()
             for ext in ("md", "csv", "tex")
         ],
-    params:
-        out_dir=f"{REPORT}/tables",
     log:
         log("report/tables"),
     conda:
@@ -82,8 +39,6 @@ rule figures:
             report(f"{REPORT}/figures/{name}.png", caption="../report/figures.rst", category="Figures")
             for name in figure_names()
         ],
-    params:
-        out_dir=f"{REPORT}/figures",
     log:
         log("report/figures"),
     conda:

@@ -1,0 +1,95 @@
+"""Tissue segmentation for segmentation-based Dice: ANTs Atropos for MR brain
+tissues, a Hounsfield threshold for bone in CT.
+
+Prediction and reference are segmented with the same tool and settings, so a
+Dice difference between methods reflects the images, not the segmenter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+
+import numpy as np
+
+from medsynth.antsio import ants_module, from_ants, to_ants
+from medsynth.tasks import MR_CONTRASTS
+
+TISSUE_LABELS = {1: "CSF", 2: "GM", 3: "WM"}
+
+# Label of each Atropos class from darkest to brightest class mean. T1w: CSF
+# is dark and WM bright; T2w and PDw invert it (more water = brighter).
+_LABELS_BY_BRIGHTNESS = {"T1w": (1, 2, 3), "T2w": (3, 2, 1), "PDw": (3, 2, 1)}
+
+# Atropos settings: three classes, k-means initialisation, MRF smoothing 0.2
+# with a 3D 1-voxel neighbourhood (ANTsPy's default radius "1x1" is 2D), and
+# ANTsPy's default five iterations.
+ATROPOS_INIT = "Kmeans[3]"
+ATROPOS_MRF = "[0.2,1x1x1]"
+ATROPOS_CONVERGENCE = "[5,0]"
+
+# Bone in CT: voxels above 300 HU, the bone/soft-tissue boundary used to label
+# CT into air, soft tissue and bone for MR-based PET attenuation correction
+# (Liu et al., Radiology 2018;286:676) and a usual choice in synthetic-CT bone
+# Dice; Spadea et al. (Int J Radiat Oncol Biol Phys 2019;105:495) report bone
+# Dice over 100-1000 HU thresholds. Soft tissue lies below ~100 HU.
+BONE_THRESHOLD_HU = 300.0
+
+
+@contextlib.contextmanager
+def _private_tempdir() -> Iterator[None]:
+    """Send tempfile names into a folder of our own, removed afterwards.
+
+    ANTsPy's atropos writes its probability images to ``tempfile.mktemp()``
+    names and never deletes them; without this, every call leaves files in /tmp.
+    """
+    with tempfile.TemporaryDirectory(prefix="medsynth-atropos-") as tmp:
+        saved = tempfile.tempdir
+        tempfile.tempdir = tmp
+        try:
+            yield
+        finally:
+            tempfile.tempdir = saved
+
+
+def atropos_tissues(data: np.ndarray, affine: np.ndarray, brain_mask: np.ndarray,
+                    contrast: str) -> np.ndarray:
+    """Three-tissue segmentation inside the brain mask: uint8 labels 1 CSF, 2 GM, 3 WM, 0 outside.
+
+    Atropos classes are named by their mean intensity in ``data``, ordered as
+    the contrast dictates (T1w CSF<GM<WM; T2w/PDw WM<GM<CSF). Reproducible:
+    ``ants_module`` fixes ANTs' random seed.
+    """
+    if contrast not in _LABELS_BY_BRIGHTNESS:
+        raise ValueError(f"Atropos tissue order is defined for {MR_CONTRASTS}, not {contrast!r}")
+    data = np.asarray(data, dtype=np.float32)
+    mask = np.asarray(brain_mask, dtype=bool)
+    if data.shape != mask.shape:
+        raise ValueError(f"image shape {data.shape} differs from brain mask shape {mask.shape}")
+    if not mask.any():
+        raise ValueError("brain mask is empty")
+    ants = ants_module()
+    with _private_tempdir():
+        result = ants.atropos(
+            a=to_ants(data, affine), x=to_ants(mask.astype(np.float32), affine),
+            i=ATROPOS_INIT, m=ATROPOS_MRF, c=ATROPOS_CONVERGENCE, r=0,
+        )
+    classes = np.rint(from_ants(result["segmentation"])[0]).astype(np.int16)
+    classes[~mask] = 0
+    means = {k: float(data[classes == k].mean()) if (classes == k).any() else np.inf
+             for k in (1, 2, 3)}
+    labels = np.zeros(data.shape, dtype=np.uint8)
+    for k, label in zip(sorted(means, key=means.get), _LABELS_BY_BRIGHTNESS[contrast], strict=True):
+        labels[classes == k] = label
+    return labels
+
+
+def bone_mask_from_ct(hu: np.ndarray, head_mask: np.ndarray,
+                      threshold_hu: float = BONE_THRESHOLD_HU) -> np.ndarray:
+    """Bone as CT voxels above ``threshold_hu`` inside the head mask (bool)."""
+    hu = np.asarray(hu)
+    head_mask = np.asarray(head_mask, dtype=bool)
+    if hu.shape != head_mask.shape:
+        raise ValueError(f"CT shape {hu.shape} differs from head mask shape {head_mask.shape}")
+    return (hu > threshold_hu) & head_mask

@@ -1,0 +1,130 @@
+"""The whole workflow through Snakemake on the smoke preset: every task, every
+built-in method, the outside-method example, the report, and the failure modes
+a user meets first (a typo in the config, a broken input file)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+SMOKE_CONFIG = {
+    "dataset": "phantom",
+    "preset": "smoke",
+    "seed": 3,
+    "tasks": {
+        "t1_to_t2": {"methods": ["none", "histogram_matching", "unet"]},
+        "mr_to_ct": {"methods": ["bulk_density", "unet"]},
+        "denoise": {"noise_levels": [3, 9], "methods": ["none", "nlm", "bm4d", "gaussian_smoothing"]},
+        "superres": {"thicknesses_mm": [6, 12], "methods": ["bspline"]},
+        "harmonize": {"contrasts": ["T1w", "T2w"], "methods": ["none", "histogram_matching"]},
+    },
+}
+
+
+def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile in `workdir` with a config written there."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config or SMOKE_CONFIG))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+               "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--show-failed-logs",
+               *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("smoke")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return workdir / "results" / "phantom"
+
+
+def test_every_method_is_evaluated_on_every_test_subject(smoke_run):
+    metrics = pd.read_csv(smoke_run / "report" / "metrics.tsv", sep="\t", dtype={"subject": str})
+    split = pd.read_csv(smoke_run / "split.tsv", sep="\t")
+    test_subjects = sorted(split.loc[split.split == "test", "participant_id"].str[4:])
+    expected = set()
+    for task, block in SMOKE_CONFIG["tasks"].items():
+        conditions = {
+            "denoise": [f"noise-{n}" for n in block.get("noise_levels", [])],
+            "superres": [f"thick-{t}mm" for t in block.get("thicknesses_mm", [])],
+            "harmonize": [f"AtoB-{c}" for c in block.get("contrasts", [])],
+        }.get(task, ["default"])
+        methods = block["methods"] + (["reference"] if task == "superres" else [])
+        expected |= {(task, c, m, s) for c in conditions for m in methods for s in test_subjects}
+    found = set(metrics[["task", "condition", "method", "subject"]].itertuples(index=False, name=None))
+    assert found == expected
+    finite = metrics[metrics.method != "reference"]
+    assert np.isfinite(finite[["mae", "psnr", "ssim", "dice_mean"]].to_numpy()).all()
+
+
+def test_predictions_lie_on_the_target_grid(smoke_run):
+    preds = sorted(smoke_run.glob("*/*/*/pred/sub-*.nii.gz"))
+    assert preds
+    for pred in preds:
+        condition_dir = pred.parents[2]
+        subject = pred.name.removesuffix(".nii.gz")
+        target = nib.load(condition_dir / "inputs" / f"{subject}_target.nii.gz")
+        image = nib.load(pred)
+        assert image.shape == target.shape, pred
+        np.testing.assert_allclose(image.affine, target.affine, atol=1e-4, err_msg=str(pred))
+
+
+def test_outside_method_joins_tables(smoke_run):
+    table = (smoke_run / "report" / "tables" / "psnr_ssim_by_noise.md").read_text()
+    assert "gaussian_smoothing" in table
+
+
+def test_report_files_and_provenance(smoke_run):
+    report = smoke_run / "report"
+    for stem in ["summary_t1_to_t2", "summary_mr_to_ct", "dice_by_thickness", "psnr_ssim_by_noise"]:
+        for ext in ("md", "csv", "tex"):
+            assert (report / "tables" / f"{stem}.{ext}").stat().st_size > 0
+    assert (report / "figures" / "box_denoise.png").stat().st_size > 0
+    assert (report / "examples" / "superres_thick-12mm.png").stat().st_size > 0
+    assert (smoke_run / "t1_to_t2" / "default" / "unet" / "model" / "loss.png").exists()
+    provenance = (smoke_run / "provenance.json").read_text()
+    assert '"snakemake"' in provenance and '"preset": "smoke"' in provenance
+
+
+def test_second_run_has_nothing_to_do_and_html_report_builds(smoke_run):
+    workdir = smoke_run.parents[1]
+    dry = snakemake(workdir, "-n")
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+    html = snakemake(workdir, "--report", str(workdir / "report.html"))
+    assert html.returncode == 0, html.stderr[-3000:]
+    assert (workdir / "report.html").stat().st_size > 10_000
+
+
+def test_config_typo_is_named_before_anything_runs(tmp_path):
+    config = {**SMOKE_CONFIG, "tsaks": {}}
+    result = snakemake(tmp_path, "-n", config=config)
+    assert result.returncode != 0
+    assert "tsaks" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_broken_input_fails_with_its_name_and_leaves_no_output(smoke_run, tmp_path):
+    raw = tmp_path / "results" / "phantom" / "rawdata"
+    shutil.copytree(smoke_run / "rawdata", raw)
+    broken = raw / "sub-001" / "anat" / "sub-001_acq-A_T2w.nii.gz"
+    image = nib.load(broken)
+    data = image.get_fdata(dtype=np.float32)
+    data[5, 5, 5] = np.nan
+    nib.save(nib.Nifti1Image(data, image.affine), broken)
+    preproc = tmp_path / "results" / "phantom" / "preproc" / "sub-001"
+    target = preproc / "anat" / "sub-001_acq-A_desc-preproc_T1w.nii.gz"
+    result = snakemake(tmp_path, str(target.relative_to(tmp_path)))
+    assert result.returncode != 0
+    assert "sub-001_acq-A_T2w.nii.gz: contains 1 NaN" in result.stdout + result.stderr
+    assert not list(preproc.rglob("*.nii.gz"))
