@@ -9,12 +9,22 @@ import pandas as pd
 from medsynth import io
 
 ID_COLUMNS = ["dataset", "task", "condition", "method", "subject"]
+METRIC_ORDER = ["mae", "psnr", "ssim", "dice_CSF", "dice_GM", "dice_WM", "dice_bone", "dice_mean"]
+
+
+def _ordered(table: pd.DataFrame) -> pd.DataFrame:
+    """Identifying columns, then the known metrics, then any others by name."""
+    missing = [c for c in ID_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"result rows lack identifying columns {missing}")
+    metrics = [c for c in METRIC_ORDER if c in table.columns]
+    others = sorted(c for c in table.columns if c not in ID_COLUMNS and c not in METRIC_ORDER)
+    return table[ID_COLUMNS + metrics + others]
 
 
 def write_rows(rows: list[dict], path) -> Path:
     """Write rows (identifying columns first) as TSV, atomically."""
-    table = pd.DataFrame(rows)
-    table = table[ID_COLUMNS + [c for c in table.columns if c not in ID_COLUMNS]]
+    table = _ordered(pd.DataFrame(rows))
     with io.atomic_path(path) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     return Path(path)
@@ -23,8 +33,7 @@ def write_rows(rows: list[dict], path) -> Path:
 def collect_rows(paths, out_path) -> pd.DataFrame:
     """Concatenate per-method TSVs; subject ids stay strings ("001")."""
     frames = [pd.read_csv(p, sep="\t", dtype={"subject": str}) for p in paths]
-    table = pd.concat(frames, ignore_index=True, sort=False)
-    table = table[ID_COLUMNS + [c for c in table.columns if c not in ID_COLUMNS]]
+    table = _ordered(pd.concat(frames, ignore_index=True, sort=False))
     with io.atomic_path(out_path) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     return table

@@ -24,10 +24,13 @@ _LABELS_BY_BRIGHTNESS = {"T1w": (1, 2, 3), "T2w": (3, 2, 1), "PDw": (3, 2, 1)}
 
 # Atropos settings: three classes, k-means initialisation, MRF smoothing 0.2
 # with a 3D 1-voxel neighbourhood (ANTsPy's default radius "1x1" is 2D), and
-# ANTsPy's default five iterations.
+# ANTsPy's default five iterations. Atropos seeds its random generator randomly
+# unless told not to (``--use-random-seed``, default 1): ANTS_RANDOM_SEED does
+# not reach it, and runs then differ by ~100 voxels on a 2 mm brain, so we pass 0.
 ATROPOS_INIT = "Kmeans[3]"
 ATROPOS_MRF = "[0.2,1x1x1]"
 ATROPOS_CONVERGENCE = "[5,0]"
+ATROPOS_USE_RANDOM_SEED = 0
 
 # Bone in CT: voxels above 300 HU, the bone/soft-tissue boundary used to label
 # CT into air, soft tissue and bone for MR-based PET attenuation correction
@@ -59,7 +62,7 @@ def atropos_tissues(data: np.ndarray, affine: np.ndarray, brain_mask: np.ndarray
 
     Atropos classes are named by their mean intensity in ``data``, ordered as
     the contrast dictates (T1w CSF<GM<WM; T2w/PDw WM<GM<CSF). Reproducible:
-    ``ants_module`` fixes ANTs' random seed.
+    Atropos runs with its constant seed, whatever the thread count.
     """
     if contrast not in _LABELS_BY_BRIGHTNESS:
         raise ValueError(f"Atropos tissue order is defined for {MR_CONTRASTS}, not {contrast!r}")
@@ -73,7 +76,8 @@ def atropos_tissues(data: np.ndarray, affine: np.ndarray, brain_mask: np.ndarray
     with _private_tempdir():
         result = ants.atropos(
             a=to_ants(data, affine), x=to_ants(mask.astype(np.float32), affine),
-            i=ATROPOS_INIT, m=ATROPOS_MRF, c=ATROPOS_CONVERGENCE, r=0,
+            i=ATROPOS_INIT, m=ATROPOS_MRF, c=ATROPOS_CONVERGENCE,
+            r=ATROPOS_USE_RANDOM_SEED,
         )
     classes = np.rint(from_ants(result["segmentation"])[0]).astype(np.int16)
     classes[~mask] = 0

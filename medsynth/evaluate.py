@@ -1,0 +1,74 @@
+"""Score one prediction against its target: image metrics and segmentation
+Dice, one row of results per (dataset, task, condition, method, subject).
+
+Evaluation never knows how a prediction was made: it reads the prediction
+file and the task-input files and nothing else, so any method that writes a
+prediction on the target grid is scored the same way.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from medsynth import io
+from medsynth.metrics import dice, dice_per_label, image_metrics
+from medsynth.segment import TISSUE_LABELS, atropos_tissues, bone_mask_from_ct
+from medsynth.tasks import MR_CONTRASTS
+
+BONE_LABELS = (6, 7)  # cortical and cancellous bone in the dseg convention
+
+
+def _load_on_grid(path, reference_path, reference_grid, loader=io.load_array):
+    """Load a volume and require it to share the reference grid (error names `path`)."""
+    data, affine = loader(path)
+    io.require_same_grid(path, (data.shape, affine), reference_path, reference_grid)
+    return data
+
+
+def evaluate_prediction(pred_path: str | os.PathLike, target_path: str | os.PathLike,
+                        mask_path: str | os.PathLike, brainmask_path: str | os.PathLike,
+                        dseg_path: str | os.PathLike | None,
+                        target_contrast: str) -> dict[str, float]:
+    """Image metrics inside the head mask and tissue Dice for one prediction.
+
+    MR targets: Atropos tissues of the prediction against the ground-truth
+    labels inside the brain mask when ``dseg_path`` is given, else against
+    Atropos tissues of the target (keys ``dice_CSF``, ``dice_GM``, ``dice_WM``).
+    CT targets: bone by HU threshold against dseg bone labels {6, 7} inside the
+    head mask, else against the thresholded target (``dice_bone``).
+    ``dice_mean`` averages the Dice values present. All values are floats.
+    """
+    if target_contrast not in (*MR_CONTRASTS, "CT"):
+        raise ValueError(f"unknown target contrast {target_contrast!r}; "
+                         f"expected one of {(*MR_CONTRASTS, 'CT')}")
+    target, affine = io.load_array(target_path)
+    grid = (target.shape, affine)
+    pred = _load_on_grid(pred_path, target_path, grid)
+    head = _load_on_grid(mask_path, target_path, grid, io.load_mask)
+    brain = _load_on_grid(brainmask_path, target_path, grid, io.load_mask)
+    dseg = None
+    if dseg_path is not None:
+        dseg = np.rint(_load_on_grid(dseg_path, target_path, grid)).astype(np.int16)
+
+    is_ct = target_contrast == "CT"
+    row = image_metrics(pred, target, head, is_ct)
+    if is_ct:
+        pred_bone = bone_mask_from_ct(pred, head)
+        if dseg is not None:
+            ref_bone = np.isin(dseg, BONE_LABELS) & head
+        else:
+            ref_bone = bone_mask_from_ct(target, head)
+        row["dice_bone"] = dice(pred_bone, ref_bone)
+        row["dice_mean"] = row["dice_bone"]
+    else:
+        pred_seg = atropos_tissues(pred, affine, brain, target_contrast)
+        if dseg is not None:
+            ref_seg = np.where(brain, dseg, 0)
+        else:
+            ref_seg = atropos_tissues(target, affine, brain, target_contrast)
+        tissues = dice_per_label(pred_seg, ref_seg, TISSUE_LABELS)
+        row.update({f"dice_{name}": value for name, value in tissues.items()})
+        row["dice_mean"] = float(np.mean(list(tissues.values())))
+    return {key: float(value) for key, value in row.items()}

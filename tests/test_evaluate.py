@@ -1,0 +1,123 @@
+"""evaluate_prediction and write_row on small NIfTI files."""
+
+import math
+
+import numpy as np
+import pytest
+
+from medsynth import io
+from medsynth.evaluate import evaluate_prediction
+
+N = 40
+AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
+T1_BY_LABEL = {1: 0.30, 2: 0.60, 3: 0.90, 4: 0.80, 6: 0.10}
+HU_BY_LABEL = {0: -1000.0, 1: 10.0, 2: 40.0, 3: 30.0, 4: 50.0, 6: 1200.0}
+
+
+def head_labels() -> np.ndarray:
+    """dseg of a spherical head: CSF core, WM, GM, CSF rim, scalp (4), bone shell (6)."""
+    grid = np.indices((N, N, N)) - (N - 1) / 2
+    r = np.sqrt((grid**2).sum(axis=0))
+    dseg = np.zeros((N, N, N), dtype=np.uint8)
+    dseg[r < 19] = 4
+    dseg[r < 18.5] = 6
+    dseg[r < 16.5] = 1
+    dseg[r < 15] = 2
+    dseg[r < 11] = 3
+    dseg[r < 6] = 1
+    return dseg
+
+
+def render(dseg, values, noise, seed=0):
+    image = np.zeros(dseg.shape, dtype=np.float32)
+    for label, value in values.items():
+        image[dseg == label] = value
+    return image + np.random.default_rng(seed).normal(0, noise, dseg.shape).astype(np.float32)
+
+
+@pytest.fixture
+def subject(tmp_path):
+    """Write one subject's task inputs; returns a dict of paths and arrays."""
+    dseg = head_labels()
+    paths = {role: tmp_path / f"sub-01_{role}.nii.gz"
+             for role in ("t1", "ct", "mask", "brainmask", "dseg")}
+    t1 = render(dseg, T1_BY_LABEL, 0.03)
+    ct = render(dseg, HU_BY_LABEL, 5.0)
+    io.save_volume(paths["t1"], t1, AFFINE)
+    io.save_volume(paths["ct"], ct, AFFINE)
+    io.save_volume(paths["mask"], dseg > 0, AFFINE, dtype=np.uint8)
+    io.save_volume(paths["brainmask"], np.isin(dseg, (1, 2, 3)), AFFINE, dtype=np.uint8)
+    io.save_volume(paths["dseg"], dseg, AFFINE, dtype=np.uint8)
+    return {"paths": paths, "dseg": dseg, "t1": t1, "ct": ct, "dir": tmp_path}
+
+
+def test_perfect_mr_prediction_against_labels(subject):
+    p = subject["paths"]
+    result = evaluate_prediction(p["t1"], p["t1"], p["mask"], p["brainmask"], p["dseg"], "T1w")
+    assert list(result) == ["mae", "psnr", "ssim", "dice_CSF", "dice_GM", "dice_WM", "dice_mean"]
+    assert all(isinstance(v, float) for v in result.values())
+    assert result["mae"] == 0.0
+    assert result["psnr"] == math.inf
+    assert result["ssim"] == pytest.approx(1.0, abs=1e-12)
+    for tissue in ("CSF", "GM", "WM"):
+        assert result[f"dice_{tissue}"] > 0.95
+    assert result["dice_mean"] == pytest.approx(
+        np.mean([result["dice_CSF"], result["dice_GM"], result["dice_WM"]]))
+
+
+def test_without_labels_dice_is_against_the_target_segmentation(subject):
+    p, tmp = subject["paths"], subject["dir"]
+    perfect = evaluate_prediction(p["t1"], p["t1"], p["mask"], p["brainmask"], None, "T1w")
+    assert perfect["dice_mean"] == 1.0  # same image, same deterministic segmentation
+    blurred_path = tmp / "pred.nii.gz"
+    flat = subject["t1"].copy()
+    flat[subject["dseg"] == 3] = 0.60  # WM painted as GM: WM lost, GM and CSF kept
+    io.save_volume(blurred_path, flat, AFFINE)
+    worse = evaluate_prediction(blurred_path, p["t1"], p["mask"], p["brainmask"], None, "T1w")
+    assert worse["dice_mean"] < 0.9
+    assert worse["mae"] == pytest.approx(0.3 * (subject["dseg"] == 3).sum()
+                                         / (subject["dseg"] > 0).sum(), rel=0.05)
+
+
+def test_prediction_on_the_wrong_grid_names_the_prediction(subject):
+    p, tmp = subject["paths"], subject["dir"]
+    bad = tmp / "sub-01_pred_wronggrid.nii.gz"
+    io.save_volume(bad, subject["t1"][:, :, :-1], AFFINE)
+    with pytest.raises(io.InputError, match="wronggrid") as info:
+        evaluate_prediction(bad, p["t1"], p["mask"], p["brainmask"], p["dseg"], "T1w")
+    assert str(bad) in str(info.value)
+    shifted = tmp / "sub-01_pred_shifted.nii.gz"
+    moved = AFFINE.copy()
+    moved[0, 3] = 2.0
+    io.save_volume(shifted, subject["t1"], moved)
+    with pytest.raises(io.InputError) as info:
+        evaluate_prediction(shifted, p["t1"], p["mask"], p["brainmask"], p["dseg"], "T1w")
+    assert str(shifted) in str(info.value)
+
+
+def test_ct_prediction_scores_bone_dice(subject):
+    p, tmp, dseg = subject["paths"], subject["dir"], subject["dseg"]
+    perfect = evaluate_prediction(p["ct"], p["ct"], p["mask"], p["brainmask"], p["dseg"], "CT")
+    assert list(perfect) == ["mae", "psnr", "ssim", "dice_bone", "dice_mean"]
+    assert perfect["dice_bone"] == 1.0 and perfect["dice_mean"] == 1.0
+    assert perfect["mae"] == 0.0
+    # Lose the bone in one half of the head: Dice = 2|kept| / (|bone| + |kept|).
+    pred = subject["ct"].copy()
+    bone = dseg == 6
+    lost = bone.copy()
+    lost[N // 2:] = False
+    pred[lost] = 50.0
+    half = tmp / "pred_ct.nii.gz"
+    io.save_volume(half, pred, AFFINE)
+    kept = int((bone & ~lost).sum())
+    expected = 2 * kept / (int(bone.sum()) + kept)
+    for dseg_path in (p["dseg"], None):
+        result = evaluate_prediction(half, p["ct"], p["mask"], p["brainmask"], dseg_path, "CT")
+        assert result["dice_bone"] == pytest.approx(expected)
+        assert result["dice_mean"] == result["dice_bone"]
+
+
+def test_unknown_contrast_is_rejected(subject):
+    p = subject["paths"]
+    with pytest.raises(ValueError, match="FLAIR"):
+        evaluate_prediction(p["t1"], p["t1"], p["mask"], p["brainmask"], None, "FLAIR")
