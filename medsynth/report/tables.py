@@ -1,0 +1,254 @@
+"""Aggregate tables from per-subject result rows: one summary per task and the
+two paper-style pivots (Dice by slice thickness as in SMORE, Zhao et al.,
+IEEE TMI 2021; PSNR/SSIM by noise level as in RED-WGAN, Ran et al., Med
+Image Anal 2019), written as Markdown, CSV and LaTeX.
+
+Cells read "mean ± sd" over test subjects, with the *sample* standard
+deviation (ddof = 1); a group of one subject shows the mean alone. Non-finite
+values (the inf PSNR of an image compared with itself) never enter a mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from medsynth import io
+from medsynth.report.common import (
+    ID_COLUMNS,
+    IMAGE_METRICS,
+    METRICS,
+    REFERENCE,
+    TISSUE_DICE,
+    condition_order,
+    finite,
+    is_ct_task,
+    method_order,
+    metric_label,
+    metrics_present,
+    parse_conditions,
+    require_columns,
+    task_order,
+)
+
+__all__ = ["dice_by_thickness", "format_mean_sd", "parse_conditions", "psnr_ssim_by_noise",
+           "summary_table", "write_all_tables", "write_table"]
+
+MISSING = "—"  # shown where a value does not exist or means nothing (reference image metrics)
+SD_NOTE = "mean ± sd over test subjects (sample sd, ddof = 1)"
+
+
+def decimals(metric: str, task: str) -> int:
+    """Decimals per metric: HU MAE to 0.1 HU; normalised-MR MAE to 1e-4 (values ~0.01-0.1);
+    PSNR to 0.01 dB; SSIM to 1e-4; Dice to 1e-3."""
+    if metric == "mae":
+        return 1 if is_ct_task(task) else 4
+    return {"psnr": 2, "ssim": 4}.get(metric, 3)
+
+
+def format_mean_sd(values: pd.Series, digits: int) -> str:
+    """'mean ± sd' of the finite values (sample sd); the mean alone for one value; '—' for none."""
+    values = finite(values)
+    if values.empty:
+        return MISSING
+    mean = float(values.mean())
+    if len(values) < 2:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {float(values.std(ddof=1)):.{digits}f}"
+
+
+def _one_dataset(df: pd.DataFrame) -> None:
+    datasets = df["dataset"].dropna().unique()
+    if len(datasets) > 1:
+        raise ValueError(f"tables are made per dataset; rows mix {sorted(map(str, datasets))}")
+
+
+def _rows_of(df: pd.DataFrame, task: str) -> pd.DataFrame:
+    require_columns(df, ID_COLUMNS)
+    sub = df[df["task"] == task]
+    if sub.empty:
+        raise ValueError(f"no result rows for task {task!r}; tasks present: "
+                         f"{sorted(map(str, df['task'].unique()))}")
+    _one_dataset(sub)
+    return sub
+
+
+def _summary_metrics(sub: pd.DataFrame) -> list[str]:
+    """Image metrics, the task's tissue Dice, and their mean when there are several tissues."""
+    present = metrics_present(sub, METRICS)
+    tissues = [m for m in present if m in TISSUE_DICE]
+    return [m for m in present if m != "dice_mean" or len(tissues) != 1]
+
+
+def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """One task: rows (condition ×) method, columns n and every metric as 'mean ± sd'.
+
+    The index is ``method``, or ``(condition, method)`` when the task has
+    several conditions. ``reference`` shows '—' for image metrics, which would
+    compare the target with itself.
+    """
+    sub = _rows_of(df, task)
+    metrics = _summary_metrics(sub)
+    conditions = condition_order(sub)
+    records = []
+    for condition in conditions:
+        rows = sub[sub["condition"] == condition]
+        for method in method_order(rows["method"], order):
+            group = rows[rows["method"] == method]
+            record = {"condition": condition, "method": method, "n": group["subject"].nunique()}
+            for metric in metrics:
+                skip = method == REFERENCE and metric in IMAGE_METRICS
+                record[metric_label(metric, task)] = (
+                    MISSING if skip else format_mean_sd(group[metric], decimals(metric, task)))
+            records.append(record)
+    table = pd.DataFrame.from_records(records)
+    index = ["condition", "method"] if len(conditions) > 1 else ["method"]
+    return table.drop(columns=[c for c in ["condition"] if c not in index]).set_index(index)
+
+
+def _reference_cell(ref: pd.DataFrame, metric: str) -> str:
+    """The reference's Dice is the same in every condition: average per subject first,
+    so the sd is over subjects, not over repeated copies."""
+    per_subject = ref.groupby("subject")[metric].apply(lambda v: finite(v).mean())
+    return format_mean_sd(per_subject, decimals(metric, "superres"))
+
+
+def dice_by_thickness(df: pd.DataFrame, metric: str = "dice_mean",
+                      order: Sequence[str] | None = None,
+                      hr_label: str = "HR (reference)") -> pd.DataFrame:
+    """SMORE's table: rows slice thickness (mm, ascending), columns methods, Dice cells.
+
+    `metric` is ``dice_mean`` (mean over tissues) or one tissue (``dice_GM``,
+    …). A last row `hr_label` holds the high-resolution reference's Dice once,
+    in the first column: the ceiling every method is read against.
+    """
+    sub = parse_conditions(_rows_of(df, "superres"))
+    require_columns(sub, [metric])
+    methods = [m for m in method_order(sub["method"], order) if m != REFERENCE]
+    thicknesses = sorted(sub["thickness_mm"].dropna().unique())
+    digits = decimals(metric, "superres")
+    body = {
+        f"{mm:g}": {m: format_mean_sd(sub.loc[(sub["thickness_mm"] == mm)
+                                              & (sub["method"] == m), metric], digits)
+                    for m in methods}
+        for mm in thicknesses
+    }
+    table = pd.DataFrame.from_dict(body, orient="index", columns=methods)
+    ref = sub[sub["method"] == REFERENCE]
+    if not ref.empty and methods:
+        hr = [_reference_cell(ref, metric)] + [""] * (len(methods) - 1)
+        table.loc[hr_label] = hr
+    table.index.name = "slice thickness (mm)"
+    return table
+
+
+def psnr_ssim_by_noise(df: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """RED-WGAN's table: rows noise level (%), columns method × {PSNR, SSIM}.
+
+    ``none`` is the noisy input itself, the row every denoiser must beat.
+    """
+    sub = parse_conditions(_rows_of(df, "denoise"))
+    require_columns(sub, ["psnr", "ssim"])
+    methods = method_order(sub["method"], order)
+    levels = sorted(sub["noise_percent"].dropna().unique())
+    columns = pd.MultiIndex.from_tuples(
+        [(m, metric_label(k, "denoise")) for m in methods for k in ("psnr", "ssim")],
+        names=["method", "metric"])
+    cells = [
+        [format_mean_sd(sub.loc[(sub["noise_percent"] == level) & (sub["method"] == m), k],
+                        decimals(k, "denoise"))
+         for m in methods for k in ("psnr", "ssim")]
+        for level in levels
+    ]
+    table = pd.DataFrame(cells, index=[f"{level:g}" for level in levels], columns=columns)
+    table.index.name = "noise (%)"
+    return table
+
+
+def _flat(table: pd.DataFrame) -> pd.DataFrame:
+    """Index as columns and one header row: what Markdown and CSV can hold."""
+    flat = table.reset_index()
+    if isinstance(flat.columns, pd.MultiIndex):
+        flat.columns = [" ".join(str(p) for p in parts if p) for parts in flat.columns]
+    return flat
+
+
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                "^": r"\textasciicircum{}"}
+
+
+def _tex(text) -> str:
+    """Escape LaTeX specials (so ``bulk_density`` prints), then typeset ± and —."""
+    escaped = "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
+    return escaped.replace("±", r"$\pm$").replace(MISSING, "---")
+
+
+def _tex_index(index: pd.Index) -> pd.Index:
+    if isinstance(index, pd.MultiIndex):
+        return pd.MultiIndex.from_tuples([tuple(_tex(p) for p in parts) for parts in index],
+                                         names=[_tex(n) if n else None for n in index.names])
+    return pd.Index([_tex(v) for v in index], name=_tex(index.name) if index.name else None)
+
+
+def _latex(table: pd.DataFrame, caption: str, label: str) -> str:
+    """Booktabs tabular; a flat header keeps the index names in the header row,
+    a method × metric header groups each method's columns under one heading."""
+    tex = table.map(_tex)
+    tex.index = _tex_index(table.index)
+    tex.columns = _tex_index(table.columns)
+    grouped = isinstance(tex.columns, pd.MultiIndex)
+    if not grouped:
+        tex = tex.reset_index()
+    return tex.to_latex(escape=False, index=grouped, caption=_tex(caption), label=label,
+                        multicolumn=True, multicolumn_format="c", multirow=False,
+                        position="htbp")
+
+
+def write_table(table: pd.DataFrame, stem: str | Path, caption: str) -> list[Path]:
+    """Write `stem`.md (caption + pipe table), .csv (one header row) and .tex
+    (booktabs table with caption); each file atomically, rendered before any is written."""
+    stem = Path(stem)
+    flat = _flat(table)
+    rendered = {
+        "md": f"{flat.to_markdown(index=False)}\n\nTable: {caption}\n",
+        "csv": flat.to_csv(index=False),
+        "tex": _latex(table, caption, f"tab:{stem.name}"),
+    }
+    paths = []
+    for ext, text in rendered.items():
+        path = stem.parent / f"{stem.name}.{ext}"
+        with io.atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def write_all_tables(df: pd.DataFrame, out_dir: str | Path,
+                     order: Sequence[str] | None = None) -> list[Path]:
+    """``summary_<task>`` per task present, plus ``dice_by_thickness`` (superres)
+    and ``psnr_ssim_by_noise`` (denoise) when those tasks are present."""
+    require_columns(df, ID_COLUMNS)
+    out_dir = Path(out_dir)
+    tasks = task_order(df["task"].unique())
+    written: list[Path] = []
+    for task in tasks:
+        table = summary_table(df, task, order)
+        n = int(table["n"].max())
+        written += write_table(table, out_dir / f"summary_{task}",
+                               f"Task {task}: {SD_NOTE}, n = {n}. "
+                               "MAE, PSNR and SSIM inside the head mask.")
+    if "superres" in tasks:
+        written += write_table(
+            dice_by_thickness(df, order=order), out_dir / "dice_by_thickness",
+            f"Super-resolution: mean tissue Dice (CSF, GM, WM) by slice thickness, {SD_NOTE}; "
+            "the last row is the high-resolution image itself.")
+    if "denoise" in tasks:
+        written += write_table(
+            psnr_ssim_by_noise(df, order=order), out_dir / "psnr_ssim_by_noise",
+            f"Denoising: PSNR and SSIM by Rician noise level (% of the maximum intensity in the head), "
+            f"{SD_NOTE}; 'none' is the noisy input.")
+    return written
+
