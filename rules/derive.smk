@@ -31,6 +31,8 @@ rule split_subjects:
         n_test=PRESET["split"]["test"],
     log:
         log("split"),
+    benchmark:
+        bench("split")
     conda:
         "../envs/medsynth.yaml"
     script:

@@ -32,6 +32,8 @@ rule reference_prediction:
         task="superres",
     log:
         log("infer/{task}_{condition}_reference_sub-{subject}"),
+    benchmark:
+        bench("infer/{task}_{condition}_reference_sub-{subject}")
     conda:
         "../envs/medsynth.yaml"
     shell:

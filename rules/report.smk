@@ -8,6 +8,8 @@ rule collect_metrics:
         report(f"{REPORT}/metrics.tsv", caption="../report/metrics.rst", category="Metrics"),
     log:
         log("report/collect_metrics"),
+    benchmark:
+        bench("report/collect_metrics")
     conda:
         "../envs/medsynth.yaml"
     script:
@@ -25,6 +27,8 @@ rule tables:
         ],
     log:
         log("report/tables"),
+    benchmark:
+        bench("report/tables")
     conda:
         "../envs/medsynth.yaml"
     script:
@@ -41,6 +45,8 @@ rule figures:
         ],
     log:
         log("report/figures"),
+    benchmark:
+        bench("report/figures")
     conda:
         "../envs/medsynth.yaml"
     script:
@@ -66,6 +72,8 @@ rule example_slices:
         subject=SPLIT["test"][0],
     log:
         log("report/examples_{task}_{condition}"),
+    benchmark:
+        bench("report/examples_{task}_{condition}")
     conda:
         "../envs/medsynth.yaml"
     script:
@@ -80,6 +88,8 @@ rule provenance:
         workflow_dir=workflow.basedir,
     log:
         log("report/provenance"),
+    benchmark:
+        bench("report/provenance")
     conda:
         "../envs/medsynth.yaml"
     script:
