@@ -1,0 +1,76 @@
+"""The ``bm4d`` baseline for ``denoise``: BM4D collaborative filtering
+(Maggioni, Katkovnik, Egiazarian & Foi, IEEE TIP 22(1), 2013), through the
+authors' ``bm4d`` package (Makinen, Azzari & Foi, IEEE TIP 29, 2020, whose
+implementation it ships), with sigma estimated from the image.
+
+Stages: ``all`` runs hard thresholding and then Wiener filtering with the
+first result as pilot (the full algorithm, the default and the ``paper``
+setting); ``hard`` stops after the first stage. Measured on the ICBM 2009a T1
+at 2 mm (99x117x95) with 5 % Rician noise, 2 cores: ``hard`` 12 s wall, brain
+MAE 0.040 -> 0.022; ``all`` 34 s wall, MAE 0.020. ``hard`` gives most of the
+gain at a third of the cost, which suits the CPU ``quick`` preset.
+
+Rician noise: the original BM4D release handled it with a variance-stabilising
+transform (Foi, ISBI 2011); the Python package has no Rician mode (it takes a
+Gaussian sigma or a noise PSD), so we filter the magnitude as if Gaussian and
+then remove the Rician bias as for NLM (:func:`noise_estimate.rician_bias_correct`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bm4d
+import numpy as np
+
+from medsynth.case import Case
+from medsynth.methods.identity import predict as source_on_target_grid
+from medsynth.methods.noise_estimate import estimate_rician_sigma, rician_bias_correct
+
+DEFAULTS = {
+    "stage": "all",  # "all" (hard thresholding + Wiener) or "hard" (hard thresholding only)
+    "profile": "np",  # the package's default ("normal profile") settings; or "refilter"
+    "num_threads": 0,  # 0: all cores (package default); 1: bitwise reproducible, slower
+    "rician_correction": True,
+}
+
+STAGES = {"all": bm4d.BM4DStages.ALL_STAGES, "hard": bm4d.BM4DStages.HARD_THRESHOLDING}
+PROFILES = {"np": bm4d.BM4DProfile, "refilter": bm4d.BM4DProfileRefilter}
+
+
+def make_profile(name: str, num_threads: int) -> bm4d.BM4DProfile:
+    """The package's named 3D profile with the thread count set.
+
+    With more than one thread the package's aggregation order varies, so
+    results can differ in the last float digits between runs.
+    """
+    if name not in PROFILES:
+        raise ValueError(f"bm4d profile must be one of {sorted(PROFILES)}, got {name!r}")
+    profile = PROFILES[name]()
+    profile.num_threads = int(num_threads)
+    return profile
+
+
+def denoise(noisy: np.ndarray, sigma: float, params: dict) -> np.ndarray:
+    """BM4D of a 3D magnitude image with known noise sigma."""
+    params = {**DEFAULTS, **params}
+    if params["stage"] not in STAGES:
+        raise ValueError(f"bm4d stage must be one of {sorted(STAGES)}, got {params['stage']!r}")
+    profile = make_profile(params["profile"], params["num_threads"])
+    noisy = np.asarray(noisy, dtype=np.float32)
+    if noisy.ndim != 3 or min(noisy.shape) < 5:
+        raise ValueError(f"bm4d needs a 3D volume at least 5 voxels per side, got {noisy.shape}")
+    if sigma <= 0:
+        return noisy.copy()
+    filtered = bm4d.bm4d(noisy, sigma, profile=profile, stage_arg=STAGES[params["stage"]])
+    filtered = np.asarray(filtered, dtype=np.float32).reshape(noisy.shape)
+    if params["rician_correction"]:
+        return rician_bias_correct(filtered, sigma)
+    return filtered
+
+
+def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
+    """Denoise source channel 0, sigma estimated inside the head mask."""
+    noisy = source_on_target_grid(case, params, model_dir)
+    sigma = estimate_rician_sigma(noisy, case.head_mask)
+    return denoise(noisy, sigma, params)
