@@ -6,9 +6,10 @@ implementation it ships), with sigma estimated from the image.
 Stages: ``all`` runs hard thresholding and then Wiener filtering with the
 first result as pilot (the full algorithm, the default and the ``paper``
 setting); ``hard`` stops after the first stage. Measured on the ICBM 2009a T1
-at 2 mm (99x117x95) with 5 % Rician noise, 2 cores: ``hard`` 12 s wall, brain
-MAE 0.040 -> 0.022; ``all`` 34 s wall, MAE 0.020. ``hard`` gives most of the
-gain at a third of the cost, which suits the CPU ``quick`` preset.
+at 2 mm (99x117x95) with 5 % Rician noise: ``hard`` takes brain MAE from
+0.040 to 0.022 in 20 s on one thread (12 s wall on two); ``all`` reaches
+0.021 in about 60 s on one thread (33 s wall on two). ``hard`` gives most of
+the gain at a third of the cost, which suits the CPU ``quick`` preset.
 
 Rician noise: the original BM4D release handled it with a variance-stabilising
 transform (Foi, ISBI 2011); the Python package has no Rician mode (it takes a
@@ -30,7 +31,7 @@ from medsynth.methods.noise_estimate import estimate_rician_sigma, rician_bias_c
 DEFAULTS = {
     "stage": "all",  # "all" (hard thresholding + Wiener) or "hard" (hard thresholding only)
     "profile": "np",  # the package's default ("normal profile") settings; or "refilter"
-    "num_threads": 0,  # 0: all cores (package default); 1: bitwise reproducible, slower
+    "num_threads": 1,  # 1: reproducible bit for bit, one core per job; 0: all cores
     "rician_correction": True,
 }
 
@@ -41,8 +42,10 @@ PROFILES = {"np": bm4d.BM4DProfile, "refilter": bm4d.BM4DProfileRefilter}
 def make_profile(name: str, num_threads: int) -> bm4d.BM4DProfile:
     """The package's named 3D profile with the thread count set.
 
-    With more than one thread the package's aggregation order varies, so
-    results can differ in the last float digits between runs.
+    One thread by default, against the package's 0 (all cores): the workflow
+    schedules one core per inference job, and with more threads the package's
+    aggregation order varies, so results differ in the last float digits
+    between runs (about 1e-6 here).
     """
     if name not in PROFILES:
         raise ValueError(f"bm4d profile must be one of {sorted(PROFILES)}, got {name!r}")

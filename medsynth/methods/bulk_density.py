@@ -18,9 +18,16 @@ components smaller than `min_bone_mm3` are dropped as noise.
 
 Class values (DEFAULTS): air -1000 HU, by definition of the Hounsfield scale;
 soft tissue 40 HU, the CT number of brain parenchyma and muscle (about
-20-50 HU in radiology references); bone 1000 HU, a round bulk value for the
-skull (cortical bone on the order of 1000 HU and above, diploe lower), the
-value usually chosen for a single bone class.
+20-50 HU in radiology references; Samarin et al., EJNMMI 39(7), 2012, use
+36 HU for soft tissue in a simulated MR attenuation map); bone 1000 HU, one
+value for cortical bone and diploe together. Brain PET/MR attenuation maps
+give the skull mostly 0.143-0.151 /cm at 511 keV (range 0.116-0.172) against
+0.095-0.099 /cm for brain (table 2 of the review by Wagenknecht et al., MAGMA
+26(1), 2013): a relative electron density of about 1.5, since 511 keV
+attenuation is almost all Compton scattering; on a CT calibration that is
+roughly +1000 HU.
+MR-only radiotherapy uses the same density for bulk bone (1.5 g/cm3,
+Karotki et al., JACMP 12(4), 2011).
 """
 
 from __future__ import annotations

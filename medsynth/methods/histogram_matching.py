@@ -10,11 +10,14 @@ its head mask and maps intensities piecewise-linearly, landmark to landmark,
 onto the standard scale. The target scale is already the target's own
 intensity scale, so the output can be scored against the target directly.
 
-Beyond the end landmarks the end segments are extended linearly, so the
-rare voxels below p1 and above p99 keep their order and contrast. The same
-monotone map is applied to every voxel, background included: the background
-stays darker than the head (it may map slightly below 0), and nothing outside
-the head mask is scored.
+Beyond the end landmarks the end segments are extended linearly inside the
+head mask, as Nyul et al. do, so the rare voxels below p1 and above p99 keep
+their order and contrast. Outside the head mask the map is not used: the
+background is mostly air, far below p1, where extending the first segment
+would give arbitrary (often negative) values. It is set instead to the
+training targets' background intensity (the mean over subjects of the median
+outside the head mask), also learned by `fit`, so the
+prediction has the target's own air (nothing outside the head is scored).
 
 The map is monotone increasing, so it cannot invert contrast: for
 ``t1_to_t2`` it is a weak baseline by design (it fixes the histogram, not the
@@ -69,7 +72,8 @@ def piecewise_linear(values: np.ndarray, source_marks: np.ndarray,
 
 def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: int,
         state_dir: Path | None = None) -> None:
-    """Learn the standard scale: mean target landmarks over the training subjects.
+    """Learn the standard scale (mean target landmarks over the training subjects)
+    and the targets' background intensity.
 
     Deterministic, so `seed`, `threads` and `state_dir` are not needed.
     """
@@ -80,16 +84,22 @@ def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: i
     n_subjects = int(data.target.shape[0])
     if n_subjects == 0:
         raise ValueError("histogram matching needs at least one training subject")
-    per_subject = []
+    per_subject, background = [], []
     for s in range(n_subjects):
         mask = np.asarray(data.mask[s, 0]) > 0
         if not mask.any():
             raise ValueError(f"training subject {s} has an empty head mask")
-        per_subject.append(landmarks(data.target[s, 0], mask, percentiles))
+        target = np.asarray(data.target[s, 0])
+        per_subject.append(landmarks(target, mask, percentiles))
+        if not mask.all():
+            background.append(np.median(target[~mask]))
+    standard = np.mean(per_subject, axis=0)
     model = {
         "method": "histogram_matching",
         "percentiles": percentiles,
-        "standard_landmarks": np.mean(per_subject, axis=0).tolist(),
+        "standard_landmarks": standard.tolist(),
+        # masks without background leave nothing to learn: use the darkest landmark
+        "background": float(np.mean(background) if background else standard[0]),
         "n_subjects": n_subjects,
     }
     model_dir = Path(model_dir)
@@ -106,20 +116,23 @@ def load_model(model_dir: Path) -> dict:
         model = json.loads(path.read_text())
         percentiles = [float(p) for p in model["percentiles"]]
         standard = [float(v) for v in model["standard_landmarks"]]
+        background = float(model["background"])
     except (ValueError, KeyError, TypeError) as err:
         raise io.InputError(path, f"not a histogram-matching model ({err})") from err
     if len(percentiles) != len(standard) or len(percentiles) < 2:
         raise io.InputError(path, "percentiles and landmarks differ in number or are too few")
-    return {"percentiles": percentiles, "standard_landmarks": standard}
+    return {"percentiles": percentiles, "standard_landmarks": standard, "background": background}
 
 
 def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
-    """Map source channel 0 onto the learned standard scale."""
+    """Map source channel 0 inside the head onto the learned standard scale."""
     if model_dir is None:
         raise ValueError("histogram_matching is trained: predict needs its model_dir")
     if not case.same_grid:
         raise ValueError(f"subject {case.subject}: source is not on the target grid")
     model = load_model(model_dir)
-    source = case.source[0]
-    marks = landmarks(source, case.head_mask, model["percentiles"])
-    return piecewise_linear(source, marks, model["standard_landmarks"])
+    source, head = case.source[0], np.asarray(case.head_mask, dtype=bool)
+    marks = landmarks(source, head, model["percentiles"])
+    out = np.full(source.shape, model["background"], dtype=np.float32)
+    out[head] = piecewise_linear(source[head], marks, model["standard_landmarks"])
+    return out
