@@ -1,0 +1,71 @@
+"""Slice-wise inference: run a 2D network over the axial slices of a volume
+and reassemble the result on the volume's own grid.
+
+A network with ``d`` poolings needs sides divisible by ``2**d``; volumes are
+not (a 2 mm head is 99 x 117 voxels in-plane). Each slice is therefore padded
+to the next multiple, half before and half after, and the output is cropped
+back, so the prediction lies voxel for voxel on the input grid.
+
+Padding mirrors the image at its border (``reflect``, NumPy's mode, which
+also handles pads wider than the image by reflecting again). Zero padding
+would put a value mid-way between air and tissue (0 in the network's [-1, 1]
+range, see ``medsynth.methods.intensity``) next to the air at the border, an
+edge the network never saw in training; a mirror continues the image as it
+is. Training pads its slices the same way (:func:`pad_slices`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from medsynth.train import autocast
+
+
+def padding(size: int, multiple: int) -> tuple[int, int]:
+    """(before, after) padding that brings `size` to the next multiple of `multiple`."""
+    total = -size % multiple
+    return total // 2, total - total // 2
+
+
+def pad_slices(batch: np.ndarray, multiple: int) -> np.ndarray:
+    """Mirror-pad the last two axes of `batch` (..., x, y) to multiples of `multiple`."""
+    pads = [(0, 0)] * (batch.ndim - 2) + [padding(n, multiple) for n in batch.shape[-2:]]
+    return np.pad(batch, pads, mode="reflect")
+
+
+def crop_slices(batch, shape: tuple[int, int], multiple: int):
+    """Undo :func:`pad_slices` on the last two axes (array or tensor)."""
+    (x0, _), (y0, _) = padding(shape[0], multiple), padding(shape[1], multiple)
+    return batch[..., x0:x0 + shape[0], y0:y0 + shape[1]]
+
+
+def predict_slices(net: nn.Module, source: np.ndarray, batch_size: int, device: torch.device,
+                   pad_multiple: int) -> np.ndarray:
+    """Apply a 2D network, (B, C, x, y) -> (B, 1, x, y), to every axial slice of
+    `source` (C, x, y, z); returns the (x, y, z) float32 output on the same grid.
+
+    Runs in eval mode under ``torch.inference_mode`` (float16 autocast on
+    CUDA), restoring the network's previous mode afterwards.
+    """
+    source = np.asarray(source, dtype=np.float32)
+    if source.ndim != 4:
+        raise ValueError(f"source must be (channels, x, y, z), got shape {source.shape}")
+    _, nx, ny, nz = source.shape
+    out = np.empty((nx, ny, nz), dtype=np.float32)
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.inference_mode(), autocast(device):
+            for k0 in range(0, nz, batch_size):
+                k1 = min(k0 + batch_size, nz)
+                slices = np.moveaxis(source[..., k0:k1], -1, 0)  # (B, C, x, y)
+                batch = torch.from_numpy(pad_slices(slices, pad_multiple)).to(device)
+                if device.type == "cuda":
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                pred = crop_slices(net(batch)[:, 0], (nx, ny), pad_multiple)
+                out[..., k0:k1] = np.moveaxis(pred.float().cpu().numpy(), 0, -1)
+    finally:
+        net.train(was_training)
+    return out
