@@ -14,7 +14,12 @@ import numpy as np
 
 from medsynth import io
 from medsynth.metrics import dice, dice_per_label, image_metrics
-from medsynth.segment import TISSUE_LABELS, atropos_tissues, bone_mask_from_ct
+from medsynth.segment import (
+    SEGMENTABLE_CONTRASTS,
+    TISSUE_LABELS,
+    atropos_tissues,
+    bone_mask_from_ct,
+)
 from medsynth.tasks import MR_CONTRASTS
 
 BONE_LABELS = (6, 7)  # cortical and cancellous bone in the dseg convention
@@ -38,7 +43,9 @@ def evaluate_prediction(pred_path: str | os.PathLike, target_path: str | os.Path
     Atropos tissues of the target (keys ``dice_CSF``, ``dice_GM``, ``dice_WM``).
     CT targets: bone by HU threshold against dseg bone labels {6, 7} inside the
     head mask, else against the thresholded target (``dice_bone``).
-    ``dice_mean`` averages the Dice values present. All values are floats.
+    ``dice_mean`` averages the Dice values present. PDw targets get NaN Dice:
+    their tissues do not separate by intensity (see ``medsynth.segment``).
+    All values are floats.
     """
     if target_contrast not in (*MR_CONTRASTS, "CT"):
         raise ValueError(f"unknown target contrast {target_contrast!r}; "
@@ -62,6 +69,9 @@ def evaluate_prediction(pred_path: str | os.PathLike, target_path: str | os.Path
             ref_bone = bone_mask_from_ct(target, head)
         row["dice_bone"] = dice(pred_bone, ref_bone)
         row["dice_mean"] = row["dice_bone"]
+    elif target_contrast not in SEGMENTABLE_CONTRASTS:
+        row.update({f"dice_{name}": np.nan for name in TISSUE_LABELS.values()})
+        row["dice_mean"] = np.nan
     else:
         pred_seg = atropos_tissues(pred, affine, brain, target_contrast)
         if dseg is not None:

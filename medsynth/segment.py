@@ -14,13 +14,16 @@ from collections.abc import Iterator
 import numpy as np
 
 from medsynth.antsio import ants_module, from_ants, to_ants
-from medsynth.tasks import MR_CONTRASTS
 
 TISSUE_LABELS = {1: "CSF", 2: "GM", 3: "WM"}
 
 # Label of each Atropos class from darkest to brightest class mean. T1w: CSF
-# is dark and WM bright; T2w and PDw invert it (more water = brighter).
-_LABELS_BY_BRIGHTNESS = {"T1w": (1, 2, 3), "T2w": (3, 2, 1), "PDw": (3, 2, 1)}
+# is dark and WM bright; T2w inverts it. PDw has no such order: CSF's long T1
+# offsets its higher proton density, so CSF and GM come out about equally
+# bright (phantom site A: 444 vs 442; site B: 0.74 vs 0.75 of water), and
+# three intensity classes cannot name the tissues.
+_LABELS_BY_BRIGHTNESS = {"T1w": (1, 2, 3), "T2w": (3, 2, 1)}
+SEGMENTABLE_CONTRASTS = tuple(_LABELS_BY_BRIGHTNESS)
 
 # Atropos settings: three classes, k-means initialisation, MRF smoothing 0.2
 # with a 3D 1-voxel neighbourhood (ANTsPy's default radius "1x1" is 2D), and
@@ -61,11 +64,12 @@ def atropos_tissues(data: np.ndarray, affine: np.ndarray, brain_mask: np.ndarray
     """Three-tissue segmentation inside the brain mask: uint8 labels 1 CSF, 2 GM, 3 WM, 0 outside.
 
     Atropos classes are named by their mean intensity in ``data``, ordered as
-    the contrast dictates (T1w CSF<GM<WM; T2w/PDw WM<GM<CSF). Reproducible:
+    the contrast dictates (T1w CSF<GM<WM; T2w WM<GM<CSF). Reproducible:
     Atropos runs with its constant seed, whatever the thread count.
     """
     if contrast not in _LABELS_BY_BRIGHTNESS:
-        raise ValueError(f"Atropos tissue order is defined for {MR_CONTRASTS}, not {contrast!r}")
+        raise ValueError(f"Atropos tissue order is defined for {SEGMENTABLE_CONTRASTS}, "
+                         f"not {contrast!r}")
     data = np.asarray(data, dtype=np.float32)
     mask = np.asarray(brain_mask, dtype=bool)
     if data.shape != mask.shape:

@@ -215,6 +215,7 @@ def test_rician_bias_correction_by_hand():
 
 @pytest.mark.parametrize("module, params", [(nlm_method, {}),
                                             (bm4d_baseline, {"stage": "hard"}),
+                                            (bm4d_baseline, {"stage": "hard", "step_ht": 4}),
                                             (bm4d_baseline, {"stage": "all"})])
 def test_denoisers_reduce_masked_error(module, params):
     clean, head = piecewise_constant()

@@ -65,6 +65,13 @@ def test_perfect_mr_prediction_against_labels(subject):
         np.mean([result["dice_CSF"], result["dice_GM"], result["dice_WM"]]))
 
 
+def test_pd_target_gets_image_metrics_and_no_dice(subject):
+    p = subject["paths"]
+    result = evaluate_prediction(p["t1"], p["t1"], p["mask"], p["brainmask"], p["dseg"], "PDw")
+    assert result["mae"] == 0.0
+    assert all(math.isnan(result[k]) for k in ("dice_CSF", "dice_GM", "dice_WM", "dice_mean"))
+
+
 def test_without_labels_dice_is_against_the_target_segmentation(subject):
     p, tmp = subject["paths"], subject["dir"]
     perfect = evaluate_prediction(p["t1"], p["t1"], p["mask"], p["brainmask"], None, "T1w")

@@ -10,6 +10,9 @@ at 2 mm (99x117x95) with 5 % Rician noise: ``hard`` takes brain MAE from
 0.040 to 0.022 in 20 s on one thread (12 s wall on two); ``all`` reaches
 0.021 in about 60 s on one thread (33 s wall on two). ``hard`` gives most of
 the gain at a third of the cost, which suits the CPU ``quick`` preset.
+A reference-block step of 4 instead of 3 (``step_ht``) halves the cost of
+hard thresholding again for a small loss (phantom, 2 mm, 5 %: MAE 0.0163 with
+step 3 in 30 s, 0.0173 with step 4 in 14 s, one thread).
 
 Rician noise: the original BM4D release handled it with a variance-stabilising
 transform (Foi, ISBI 2011); the Python package has no Rician mode (it takes a
@@ -32,6 +35,7 @@ DEFAULTS = {
     "stage": "all",  # "all" (hard thresholding + Wiener) or "hard" (hard thresholding only)
     "profile": "np",  # the package's default ("normal profile") settings; or "refilter"
     "num_threads": 1,  # 1: reproducible bit for bit, one core per job; 0: all cores
+    "step_ht": 3,  # voxels between reference blocks in hard thresholding (the profiles' 3)
     "rician_correction": True,
 }
 
@@ -60,6 +64,7 @@ def denoise(noisy: np.ndarray, sigma: float, params: dict) -> np.ndarray:
     if params["stage"] not in STAGES:
         raise ValueError(f"bm4d stage must be one of {sorted(STAGES)}, got {params['stage']!r}")
     profile = make_profile(params["profile"], params["num_threads"])
+    profile.step_ht = (int(params["step_ht"]),) * 3
     noisy = np.asarray(noisy, dtype=np.float32)
     if noisy.ndim != 3 or min(noisy.shape) < 5:
         raise ValueError(f"bm4d needs a 3D volume at least 5 voxels per side, got {noisy.shape}")
