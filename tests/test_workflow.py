@@ -101,9 +101,9 @@ def test_second_run_has_nothing_to_do_and_html_report_builds(smoke_run):
     workdir = smoke_run.parents[1]
     dry = snakemake(workdir, "-n")
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
-    html = snakemake(workdir, "--report", str(workdir / "report.html"))
+    html = snakemake(workdir, "--report", str(workdir / "results" / "report.html"))
     assert html.returncode == 0, html.stderr[-3000:]
-    assert (workdir / "report.html").stat().st_size > 10_000
+    assert (workdir / "results" / "report.html").stat().st_size > 10_000
 
 
 def test_config_typo_is_named_before_anything_runs(tmp_path):
