@@ -42,12 +42,13 @@ def crop_slices(batch, shape: tuple[int, int], multiple: int):
 
 
 def predict_slices(net: nn.Module, source: np.ndarray, batch_size: int, device: torch.device,
-                   pad_multiple: int) -> np.ndarray:
+                   pad_multiple: int, train_mode: bool = False) -> np.ndarray:
     """Apply a 2D network, (B, C, x, y) -> (B, 1, x, y), to every axial slice of
     `source` (C, x, y, z); returns the (x, y, z) float32 output on the same grid.
 
-    Runs in eval mode under ``torch.inference_mode`` (float16 autocast on
-    CUDA), restoring the network's previous mode afterwards.
+    Runs under ``torch.inference_mode`` (float16 autocast on CUDA) in eval
+    mode, or in training mode with `train_mode` (pix2pix's test-time dropout
+    and batch statistics), restoring the network's previous mode afterwards.
     """
     source = np.asarray(source, dtype=np.float32)
     if source.ndim != 4:
@@ -55,7 +56,7 @@ def predict_slices(net: nn.Module, source: np.ndarray, batch_size: int, device: 
     _, nx, ny, nz = source.shape
     out = np.empty((nx, ny, nz), dtype=np.float32)
     was_training = net.training
-    net.eval()
+    net.train(train_mode)
     try:
         with torch.inference_mode(), autocast(device):
             for k0 in range(0, nz, batch_size):

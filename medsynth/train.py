@@ -13,11 +13,12 @@ the workflow puts it beside ``model_dir`` so that Snakemake, which deletes a
 failed job's outputs, does not delete it): ``checkpoint.pt``.
 
 Resuming. The checkpoint holds every network, optimiser, scheduler and
-gradient-scaler state, the iteration, the NumPy batch-sampling generator's
-state, the Python and torch random states, the log and the elapsed time, so a
-run killed at any point and restarted ends bit for bit where an uninterrupted
-run ends (on CPU; tested). A checkpoint written for other params or another
-seed, or one that cannot be read, is ignored, not resumed. The checkpoint is
+gradient-scaler state, the model's extra state (a GAN's image pool), the
+iteration, the NumPy batch-sampling generator's state, the Python and torch
+random states, the log and the elapsed time, so a run killed at any point and
+restarted ends bit for bit where an uninterrupted run ends (on CPU; tested).
+A checkpoint written for other params or another seed, or one that cannot be
+read, is ignored, not resumed. The checkpoint is
 deleted once the model files are written: it is as large as three copies of
 the model, and a finished run has nothing left to resume. Checkpoints and
 models are plain tensors, dicts, lists, numbers and strings, loadable with
@@ -165,6 +166,16 @@ class TrainableModel(ABC):
     def validate(self) -> dict[str, float]:
         """Validation metrics by name (called with the networks in eval mode); none by default."""
         return {}
+
+    def extra_state(self) -> dict:
+        """Training state beyond networks, optimisers and schedulers that a
+        resumed run needs (e.g. a GAN's image pool): tensors, lists, numbers."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Restore what :meth:`extra_state` returned."""
+        if state:
+            raise NotImplementedError(f"{type(self).__name__} saved extra state it cannot load")
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -353,6 +364,7 @@ def _save_checkpoint(path: Path, state: _TrainState, model: TrainableModel, runt
         "modules": {n: net.state_dict() for n, net in model.modules().items()},
         "optimizers": {n: opt.state_dict() for n, opt in model.optimizers().items()},
         "schedulers": {n: s.state_dict() for n, s in model.schedulers().items()},
+        "extra": model.extra_state(),
         "scaler": runtime.scaler.state_dict(),
         "numpy_rng": rng.bit_generator.state,
         "python_rng": [version, list(internal), gauss],
@@ -371,6 +383,7 @@ def _restore(saved: dict, model: TrainableModel, runtime: Runtime,
         opt.load_state_dict(saved["optimizers"][name])
     for name, scheduler in model.schedulers().items():
         scheduler.load_state_dict(saved["schedulers"][name])
+    model.load_extra_state(saved["extra"])
     if saved["scaler"]:
         runtime.scaler.load_state_dict(saved["scaler"])
     rng.bit_generator.state = saved["numpy_rng"]

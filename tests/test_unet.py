@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
+from paired_inputs import AFFINE, write_inputs
 from torch import nn
 
 from medsynth import steps, train
@@ -20,27 +20,8 @@ from medsynth.tasks import parse_condition
 
 T1_TO_T2 = parse_condition("t1_to_t2", "default", {})
 MR_TO_CT = parse_condition("mr_to_ct", "default", {})
-# 2 mm voxels, x flipped (LAS on disk), an offset: a grid that is easy to lose
-AFFINE = np.array([[-2.0, 0, 0, 90], [0, 2, 0, -120], [0, 0, 2, -60], [0, 0, 0, 1]])
 TINY = {"widths": [4, 8, 8], "convs_per_block": [1, 1, 1], "iterations": 3, "batch_size": 2,
         "log_every": 1, "checkpoint_every": 2, "val_every": 0, "infer_batch_size": 4}
-
-
-def smooth_field(shape, rng, sigma=2.0):
-    """A smooth random field scaled to [0, 1]."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
-    return ((field - field.min()) / (field.max() - field.min())).astype(np.float32)
-
-
-def write_inputs(inputs_dir, subjects, shape, rng, mapping):
-    """Task inputs of paired subjects: T1w source, target = mapping(source), masks."""
-    for subject in subjects:
-        source = smooth_field(shape, rng)
-        mask = np.ones(shape, np.uint8)
-        mask[0] = 0  # one empty slice plane at the border, like air around a head
-        for role, data in [("source-T1w", source), ("target", mapping(source)),
-                           ("mask", mask), ("brainmask", mask)]:
-            nib.save(nib.Nifti1Image(data, AFFINE), input_path(inputs_dir, subject, role))
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ SMOKE_CONFIG = {
     "preset": "smoke",
     "seed": 3,
     "tasks": {
-        "t1_to_t2": {"methods": ["none", "histogram_matching", "unet"]},
-        "mr_to_ct": {"methods": ["bulk_density", "unet"]},
+        "t1_to_t2": {"methods": ["none", "histogram_matching", "unet", "pix2pix", "cyclegan"]},
+        "mr_to_ct": {"methods": ["bulk_density", "unet", "pix2pix", "cyclegan"]},
         "denoise": {"noise_levels": [3, 9], "methods": ["none", "nlm", "bm4d", "gaussian_smoothing"]},
         "superres": {"thicknesses_mm": [6, 12], "methods": ["bspline"]},
         "harmonize": {"contrasts": ["T1w", "T2w"], "methods": ["none", "histogram_matching"]},

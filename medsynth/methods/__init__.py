@@ -48,6 +48,10 @@ _METHODS = [
                "cubic B-spline interpolation of the thick slices onto the fine grid"),
     MethodInfo("unet", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.unet",
                "2D U-Net on axial slices (Han 2017)"),
+    MethodInfo("pix2pix", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.pix2pix",
+               "conditional GAN: U-Net generator, 70x70 PatchGAN, L1 (Isola 2017)"),
+    MethodInfo("cyclegan", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.cyclegan",
+               "unpaired cycle-consistent GAN, ResNet generators (Zhu 2017; Wolterink 2017)"),
 ]
 
 REGISTRY: dict[str, MethodInfo] = {m.name: m for m in _METHODS}

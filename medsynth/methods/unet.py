@@ -47,7 +47,14 @@ from torch import nn
 from medsynth import train
 from medsynth.case import Case, TrainingData
 from medsynth.infer import crop_slices, pad_slices, predict_slices
-from medsynth.methods.intensity import from_network, to_network
+from medsynth.methods.intensity import from_network
+from medsynth.methods.slices import (
+    Validation,
+    model_record,
+    network_source,
+    trained_record,
+    training_slices,
+)
 
 DEFAULTS = {
     "widths": [64, 128, 256, 512, 512],  # VGG16's five blocks (see module docstring)
@@ -114,46 +121,19 @@ def _block(in_channels: int, out_channels: int, n: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _network_source(source: np.ndarray, contrasts) -> np.ndarray:
-    """(C, ...) source channels scaled to the network's range, each by its contrast."""
-    return np.stack([to_network(channel, c) for channel, c in zip(source, contrasts, strict=True)])
-
-
-def training_slices(data: TrainingData, min_head_fraction: float):
-    """Axial slices of the training subjects with enough head, in network range:
-    source (N, C, x, y) and target (N, 1, x, y)."""
-    contrasts, target = data.condition.source_channels, data.condition.target
-    sources, targets = [], []
-    for s in range(data.source.shape[0]):
-        head_fraction = np.asarray(data.mask[s, 0], dtype=bool).mean(axis=(0, 1))
-        keep = np.flatnonzero(head_fraction >= min_head_fraction)
-        src = _network_source(np.asarray(data.source[s][..., keep]), contrasts)
-        sources.append(np.moveaxis(src, -1, 0))
-        tgt = to_network(np.asarray(data.target[s][..., keep]), target)
-        targets.append(np.moveaxis(tgt, -1, 0))
-    source, target_slices = np.concatenate(sources), np.concatenate(targets)
-    if len(source) == 0:
-        raise ValueError(f"no training slice has at least {min_head_fraction:g} head voxels")
-    return np.ascontiguousarray(source), np.ascontiguousarray(target_slices)
-
-
 class SliceUNet(train.TrainableModel):
     """Han's U-Net trained on random whole axial slices."""
 
     def __init__(self, runtime: train.Runtime, params: dict, data: TrainingData):
         super().__init__(runtime)
         self.params = params
-        self.source, self.target = training_slices(data, params["min_head_fraction"])
+        slices = training_slices(data, params["min_head_fraction"])
+        self.source, self.target = slices.source, slices.target
         self.net = runtime.module(VGGUNet(data.in_channels, 1, params["widths"],
                                           params["convs_per_block"]))
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=params["lr"])
         self.loss = LOSSES[params["loss"]]
-        self.target_contrast = data.condition.target
-        contrasts = data.condition.source_channels
-        n_val = data.val_source.shape[0] if data.val_source.ndim == 5 else 0
-        self.val = [(_network_source(np.asarray(data.val_source[s]), contrasts),
-                     np.asarray(data.val_target[s, 0]), np.asarray(data.val_mask[s, 0], bool))
-                    for s in range(n_val)]
+        self.validation = Validation.of(data)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"unet": self.net}
@@ -179,14 +159,9 @@ class SliceUNet(train.TrainableModel):
         return {self.params["loss"]: float(loss.detach())}
 
     def validate(self) -> dict[str, float]:
-        if not self.val:
-            return {}
-        errors = []
-        for source, target, mask in self.val:
-            pred = predict_slices(self.net, source, self.params["infer_batch_size"],
-                                  self.runtime.device, self.net.multiple)
-            errors.append(np.abs(from_network(pred, self.target_contrast) - target)[mask].mean())
-        return {"mae": float(np.mean(errors))}
+        return self.validation.mae(lambda source: predict_slices(
+            self.net, source, self.params["infer_batch_size"], self.runtime.device,
+            self.net.multiple))
 
 
 def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: int,
@@ -197,9 +172,7 @@ def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: i
         raise ValueError(f"unet: loss must be one of {', '.join(LOSSES)}, got {params['loss']!r}")
     if data.source.ndim != 5 or data.source.shape[0] == 0:
         raise ValueError("unet needs at least one training subject")
-    record = {**params, "in_channels": data.in_channels,
-              "source_contrasts": list(data.condition.source_channels),
-              "target_contrast": data.condition.target}
+    record = model_record(params, data)
     train.run_training(lambda runtime: SliceUNet(runtime, params, data),
                        iterations=params["iterations"], model_dir=model_dir, params=record,
                        seed=seed, threads=threads, state_dir=state_dir,
@@ -209,20 +182,13 @@ def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: i
 
 def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
     """Synthesise the target slice by slice with the trained U-Net."""
-    if model_dir is None:
-        raise ValueError("unet is trained: predict needs its model_dir")
-    if not case.same_grid:
-        raise ValueError(f"subject {case.subject}: source is not on the target grid")
+    trained = trained_record(case, model_dir, "unet")
     params = train.merge_params(DEFAULTS, params, "unet")
-    trained = train.load_params(model_dir)
     contrasts = list(case.condition.source_channels)
-    if contrasts != trained["source_contrasts"] or case.condition.target != trained["target_contrast"]:
-        raise ValueError(f"{model_dir}: model maps {trained['source_contrasts']} to "
-                         f"{trained['target_contrast']}, not {contrasts} to {case.condition.target}")
     runtime = train.Runtime.create()
     net = VGGUNet(trained["in_channels"], 1, trained["widths"], trained["convs_per_block"])
     net.load_state_dict(train.load_modules(model_dir, runtime.device)["unet"])
     net = runtime.module(net)
-    pred = predict_slices(net, _network_source(case.source, contrasts),
+    pred = predict_slices(net, network_source(case.source, contrasts),
                           params["infer_batch_size"], runtime.device, net.multiple)
     return from_network(pred, case.condition.target)
