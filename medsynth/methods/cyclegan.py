@@ -47,8 +47,10 @@ from medsynth.methods import gan_parts
 from medsynth.methods.intensity import from_network
 from medsynth.methods.slices import (
     Validation,
+    load_network,
     model_record,
     network_source,
+    run_slice_training,
     trained_record,
     training_slices,
 )
@@ -235,17 +237,12 @@ def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: i
         state_dir: Path | None = None) -> None:
     """Train both generators and discriminators on unpaired training slices."""
     params = train.merge_params(DEFAULTS, params, "cyclegan")
-    if data.source.ndim != 5 or data.source.shape[0] == 0:
-        raise ValueError("cyclegan needs at least one training subject")
     record = model_record(params, data)
     if params["unpaired"]:
         source, target = unpaired_halves(data.source.shape[0], seed)
         record["source_half"], record["target_half"] = source.tolist(), target.tolist()
-    train.run_training(lambda runtime: CycleGAN(runtime, params, data, seed),
-                       iterations=params["iterations"], model_dir=model_dir, params=record,
-                       seed=seed, threads=threads, state_dir=state_dir,
-                       checkpoint_every=params["checkpoint_every"],
-                       log_every=params["log_every"], val_every=params["val_every"])
+    run_slice_training(lambda runtime: CycleGAN(runtime, params, data, seed), "cyclegan", data,
+                       params, record, model_dir, seed, threads, state_dir)
 
 
 def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
@@ -253,10 +250,8 @@ def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
     trained = trained_record(case, model_dir, "cyclegan")
     params = train.merge_params(DEFAULTS, params, "cyclegan")
     runtime = train.Runtime.create()
-    g = ResnetGenerator(trained["in_channels"], 1, trained["generator_width"],
-                        trained["residual_blocks"])
-    g.load_state_dict(train.load_modules(model_dir, runtime.device)["g"])
-    g = runtime.module(g)
+    g = load_network(ResnetGenerator(trained["in_channels"], 1, trained["generator_width"],
+                                     trained["residual_blocks"]), model_dir, "g", runtime)
     source = network_source(case.source, case.condition.source_channels)
     pred = predict_slices(g, source, params["infer_batch_size"], runtime.device, PAD_MULTIPLE)
     return from_network(pred, case.condition.target)

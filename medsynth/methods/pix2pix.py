@@ -49,8 +49,10 @@ from medsynth.methods import gan_parts
 from medsynth.methods.intensity import from_network
 from medsynth.methods.slices import (
     Validation,
+    load_network,
     model_record,
     network_source,
+    run_slice_training,
     trained_record,
     training_slices,
 )
@@ -210,13 +212,8 @@ def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: i
         state_dir: Path | None = None) -> None:
     """Train generator and discriminator on the training subjects' paired slices."""
     params = train.merge_params(DEFAULTS, params, "pix2pix")
-    if data.source.ndim != 5 or data.source.shape[0] == 0:
-        raise ValueError("pix2pix needs at least one training subject")
-    train.run_training(lambda runtime: Pix2Pix(runtime, params, data),
-                       iterations=params["iterations"], model_dir=model_dir,
-                       params=model_record(params, data), seed=seed, threads=threads,
-                       state_dir=state_dir, checkpoint_every=params["checkpoint_every"],
-                       log_every=params["log_every"], val_every=params["val_every"])
+    run_slice_training(lambda runtime: Pix2Pix(runtime, params, data), "pix2pix", data, params,
+                       model_record(params, data), model_dir, seed, threads, state_dir)
 
 
 def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
@@ -224,10 +221,9 @@ def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
     trained = trained_record(case, model_dir, "pix2pix")
     params = train.merge_params(DEFAULTS, params, "pix2pix")
     runtime = train.Runtime.create()
-    generator = UNetGenerator(trained["in_channels"], 1, trained["n_downs"],
-                              trained["generator_width"], trained["dropout"])
-    generator.load_state_dict(train.load_modules(model_dir, runtime.device)["generator"])
-    generator = runtime.module(generator)
+    generator = load_network(UNetGenerator(trained["in_channels"], 1, trained["n_downs"],
+                                           trained["generator_width"], trained["dropout"]),
+                             model_dir, "generator", runtime)
     source = network_source(case.source, case.condition.source_channels)
     return from_network(_generate(generator, source, params, runtime.device),
                         case.condition.target)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from medsynth import train
 from medsynth.case import Case, TrainingData
@@ -106,3 +107,23 @@ def trained_record(case: Case, model_dir: Path | None, method: str) -> dict:
         raise ValueError(f"{model_dir}: model maps {record['source_contrasts']} to "
                          f"{record['target_contrast']}, not {contrasts} to {case.condition.target}")
     return record
+
+
+def run_slice_training(build: Callable[[train.Runtime], train.TrainableModel], method: str,
+                       data: TrainingData, params: dict, record: dict, model_dir: Path,
+                       seed: int, threads: int, state_dir: Path | None) -> None:
+    """The generic loop with a 2D method's schedule keys (iterations, log_every,
+    checkpoint_every, val_every), after checking there is something to train on."""
+    if data.source.ndim != 5 or data.source.shape[0] == 0:
+        raise ValueError(f"{method} needs at least one training subject")
+    train.run_training(build, iterations=params["iterations"], model_dir=model_dir,
+                       params=record, seed=seed, threads=threads, state_dir=state_dir,
+                       checkpoint_every=params["checkpoint_every"],
+                       log_every=params["log_every"], val_every=params["val_every"])
+
+
+def load_network(net: torch.nn.Module, model_dir: Path, name: str,
+                 runtime: train.Runtime) -> torch.nn.Module:
+    """`net` with the weights model.pt holds under `name`, on the runtime's device."""
+    net.load_state_dict(train.load_modules(model_dir, runtime.device)[name])
+    return runtime.module(net)

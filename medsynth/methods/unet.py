@@ -50,8 +50,10 @@ from medsynth.infer import crop_slices, pad_slices, predict_slices
 from medsynth.methods.intensity import from_network
 from medsynth.methods.slices import (
     Validation,
+    load_network,
     model_record,
     network_source,
+    run_slice_training,
     trained_record,
     training_slices,
 )
@@ -170,14 +172,8 @@ def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: i
     params = train.merge_params(DEFAULTS, params, "unet")
     if params["loss"] not in LOSSES:
         raise ValueError(f"unet: loss must be one of {', '.join(LOSSES)}, got {params['loss']!r}")
-    if data.source.ndim != 5 or data.source.shape[0] == 0:
-        raise ValueError("unet needs at least one training subject")
-    record = model_record(params, data)
-    train.run_training(lambda runtime: SliceUNet(runtime, params, data),
-                       iterations=params["iterations"], model_dir=model_dir, params=record,
-                       seed=seed, threads=threads, state_dir=state_dir,
-                       checkpoint_every=params["checkpoint_every"],
-                       log_every=params["log_every"], val_every=params["val_every"])
+    run_slice_training(lambda runtime: SliceUNet(runtime, params, data), "unet", data, params,
+                       model_record(params, data), model_dir, seed, threads, state_dir)
 
 
 def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
@@ -186,9 +182,8 @@ def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
     params = train.merge_params(DEFAULTS, params, "unet")
     contrasts = list(case.condition.source_channels)
     runtime = train.Runtime.create()
-    net = VGGUNet(trained["in_channels"], 1, trained["widths"], trained["convs_per_block"])
-    net.load_state_dict(train.load_modules(model_dir, runtime.device)["unet"])
-    net = runtime.module(net)
+    net = load_network(VGGUNet(trained["in_channels"], 1, trained["widths"],
+                               trained["convs_per_block"]), model_dir, "unet", runtime)
     pred = predict_slices(net, network_source(case.source, contrasts),
                           params["infer_batch_size"], runtime.device, net.multiple)
     return from_network(pred, case.condition.target)
