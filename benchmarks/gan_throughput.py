@@ -69,7 +69,7 @@ def time_inference(method: str, model, params, volume: np.ndarray) -> float:
     device = model.runtime.device
     start = time.perf_counter()
     if method == "pix2pix":
-        pix2pix._generate(model.generator, source, params, device)
+        pix2pix.generate(model.generator, source, params, device)
     elif method == "cyclegan":
         predict_slices(model.g, source, params["infer_batch_size"], device, cyclegan.PAD_MULTIPLE)
     else:

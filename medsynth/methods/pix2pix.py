@@ -195,11 +195,11 @@ class Pix2Pix(train.TrainableModel):
         return {"d": float(loss_d.detach()), **{k: float(v.detach()) for k, v in losses.items()}}
 
     def validate(self) -> dict[str, float]:
-        return self.validation.mae(lambda source: _generate(
+        return self.validation.mae(lambda source: generate(
             self.generator, source, self.params, self.runtime.device))
 
 
-def _generate(generator: UNetGenerator, source: np.ndarray, params: dict,
+def generate(generator: UNetGenerator, source: np.ndarray, params: dict,
               device: torch.device) -> np.ndarray:
     """G over every slice, with seeded test-time dropout unless switched off."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -225,5 +225,5 @@ def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
                                            trained["generator_width"], trained["dropout"]),
                              model_dir, "generator", runtime)
     source = network_source(case.source, case.condition.source_channels)
-    return from_network(_generate(generator, source, params, runtime.device),
+    return from_network(generate(generator, source, params, runtime.device),
                         case.condition.target)
