@@ -15,7 +15,12 @@ import numpy as np
 from medsynth import io
 from medsynth.case import input_path
 from medsynth.data.bids import anat_path
-from medsynth.preprocess.degrade import add_rician_noise, noise_reference, simulate_thick_slices
+from medsynth.preprocess.degrade import (
+    THICK_SLICE_AXIS,
+    add_rician_noise,
+    noise_reference,
+    simulate_thick_slices,
+)
 from medsynth.preprocess.pipeline import preproc_path
 from medsynth.preprocess.resample import resample_to_grid
 from medsynth.tasks import Condition
@@ -55,7 +60,8 @@ def derive_subject(cond: Condition, subject: str, raw_root, preproc_root, out_di
         sources[primary] = add_rician_noise(sources[primary], cond.noise_percent, reference,
                                             noise_rng(seed, subject, cond.noise_percent))
     if cond.thickness_mm is not None:
-        thick, thick_affine = simulate_thick_slices(sources[primary], grid_affine, cond.thickness_mm)
+        thick, thick_affine = simulate_thick_slices(sources[primary], grid_affine, cond.thickness_mm,
+                                                    axis=THICK_SLICE_AXIS, spacing_mm=cond.spacing_mm)
         save(f"source-{primary}", thick, thick_affine)
         sources.pop(primary)
     for contrast, data in sources.items():

@@ -4,13 +4,14 @@ without Snakemake."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from medsynth import io
 from medsynth import methods as registry
-from medsynth.case import TrainingData, input_path, load_case
+from medsynth.case import Case, TrainingData, input_path, load_case
 from medsynth.tasks import Condition
 
 
@@ -37,14 +38,42 @@ def infer(method: str, cond: Condition, inputs_dir, subject: str, model_dir, par
     """Predict one subject and write it on the target grid."""
     import torch
 
+    if registry.get(method).kind == "self_supervised":
+        raise ValueError(f"method {method!r} is self-supervised: it trains and predicts in one "
+                         "step (medsynth self-supervised)")
     torch.set_num_threads(threads)
     case = load_case(inputs_dir, subject, cond)
     pred = registry.load(method).predict(case, params, Path(model_dir) if model_dir else None)
+    return _save_prediction(pred, case, method, out_path)
+
+
+def _save_prediction(pred, case: Case, method: str, out_path) -> Path:
     pred = np.asarray(pred, dtype=np.float32)
     if pred.shape != tuple(case.target_shape):
-        raise RuntimeError(f"method {method} returned shape {pred.shape} for subject {subject}, "
-                           f"expected the target grid {case.target_shape}")
+        raise RuntimeError(f"method {method} returned shape {pred.shape} for subject "
+                           f"{case.subject}, expected the target grid {case.target_shape}")
     return io.save_volume(out_path, pred, case.target_affine)
+
+
+def self_supervised(method: str, cond: Condition, inputs_dir, subject: str, params: dict,
+                    out_path, model_dir, state_dir, seed: int, threads: int) -> Path:
+    """Train a self-supervised method on one subject's input and write its prediction.
+
+    `state_dir` keeps the resumable training until the prediction is written.
+    """
+    import torch
+
+    info = registry.get(method)
+    if info.kind != "self_supervised":
+        raise ValueError(f"method {method!r} is {info.kind}, not self-supervised")
+    torch.set_num_threads(threads)
+    case = load_case(inputs_dir, subject, cond)
+    Path(model_dir).mkdir(parents=True, exist_ok=True)
+    pred = registry.load(method).fit_predict(case, params, Path(model_dir), Path(state_dir),
+                                             seed=seed, threads=threads)
+    out = _save_prediction(pred, case, method, out_path)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return out
 
 
 def evaluate(cond: Condition, inputs_dir, pred_paths: dict[str, Path], ids: dict) -> list[dict]:

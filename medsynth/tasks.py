@@ -55,7 +55,8 @@ class Condition:
     target: str
     target_site: str
     noise_percent: float | None = None
-    thickness_mm: float | None = None
+    thickness_mm: float | None = None  # slice profile FWHM
+    spacing_mm: float | None = None  # slice spacing: thickness plus the gap
 
     @property
     def is_ct(self) -> bool:
@@ -72,7 +73,8 @@ def parse_condition(task: str, condition: str, task_config: dict) -> Condition:
         return Condition(task, condition, ("T1w",), "A", "T1w", "A", noise_percent=level)
     if task == "superres":
         mm = float(condition.removeprefix("thick-").removesuffix("mm"))
-        return Condition(task, condition, ("T1w",), "A", "T1w", "A", thickness_mm=mm)
+        return Condition(task, condition, ("T1w",), "A", "T1w", "A", thickness_mm=mm,
+                         spacing_mm=mm + task_config.get("slice_gap_mm", 0.0))
     if task == "harmonize":
         contrast = condition.split("-", 1)[1]
         others = tuple(c for c in task_config["contrasts"] if c != contrast)

@@ -53,6 +53,10 @@ def is_trained(method):
     return method in registry.REGISTRY and registry.get(method).kind == "trained"
 
 
+def is_self_supervised(method):
+    return method in registry.REGISTRY and registry.get(method).kind == "self_supervised"
+
+
 def log(name):
     return f"{R}/logs/{name}.log"
 
@@ -87,14 +91,25 @@ def all_eval_paths():
     ]
 
 
+def self_supervised_model_dir(task="{task}", condition="{condition}", method="{method}",
+                              subject="{subject}"):
+    """A self-supervised method's models of one subject (one training per volume)."""
+    return f"{task_dir(task, condition)}/{method}/model/sub-{subject}"
+
+
 def model_dirs():
     """Trained models; their loss curves are registered in the report."""
-    return [
-        f"{task_dir(task, condition)}/{method}/model"
+    configured = [
+        (task, condition, method)
         for task, conditions in CONDITIONS.items()
         for condition in conditions
         for method in msconfig.task_methods(config, task)
-        if is_trained(method)
+    ]
+    return [f"{task_dir(t, c)}/{m}/model" for t, c, m in configured if is_trained(m)] + [
+        self_supervised_model_dir(t, c, m, s)
+        for t, c, m in configured
+        if is_self_supervised(m)
+        for s in SPLIT["test"]
     ]
 
 
@@ -138,7 +153,7 @@ REPORT = f"{R}/report"
 def table_stems():
     stems = [f"summary_{task}" for task in CONDITIONS]
     if "superres" in CONDITIONS:
-        stems.append("dice_by_thickness")
+        stems += ["dice_by_thickness", "superres_by_thickness"]
     if "denoise" in CONDITIONS:
         stems.append("psnr_ssim_by_noise")
     return stems

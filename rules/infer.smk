@@ -1,5 +1,6 @@
 # Infer: one job per method and test subject. Trained methods read their model;
-# per-volume methods (baselines, self-supervised ones) work on the subject alone.
+# per-volume methods (baselines) work on the subject alone; self-supervised
+# methods (SMORE) train on the subject's own input and predict in one job.
 
 
 rule infer:
@@ -11,7 +12,7 @@ rule infer:
         condition=condition_of,
         method_params=lambda w: msconfig.method_params(config, w.method),
     wildcard_constraints:
-        method="|".join(registry.REGISTRY),
+        method="|".join(registry.of_kind("trained", "per_volume")),
     log:
         log("infer/{task}_{condition}_{method}_sub-{subject}"),
     benchmark:
@@ -20,6 +21,36 @@ rule infer:
         "../envs/medsynth.yaml"
     script:
         "../workflow_scripts/infer.py"
+
+
+rule self_supervised:
+    input:
+        inputs_dir,
+    output:
+        pred=pred_path(),
+        model=report(
+            directory(self_supervised_model_dir()),
+            patterns=["{stage}/loss.png"],
+            caption="../report/training.rst",
+            category="Training",
+            subcategory="{task} {condition} {method} sub-{subject}",
+        ),
+    params:
+        condition=condition_of,
+        method_params=lambda w: msconfig.method_params(config, w.method),
+        seed=config["seed"],
+        state_dir=f"{task_dir()}/{{method}}/train_state/sub-{{subject}}",
+    wildcard_constraints:
+        method="|".join(registry.of_kind("self_supervised")),
+    threads: 2
+    log:
+        log("self_supervised/{task}_{condition}_{method}_sub-{subject}"),
+    benchmark:
+        bench("self_supervised/{task}_{condition}_{method}_sub-{subject}")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/self_supervised.py"
 
 
 rule reference_prediction:

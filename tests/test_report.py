@@ -11,7 +11,7 @@ from matplotlib.image import imread
 
 from medsynth.io import save_volume
 from medsynth.report import figures, tables
-from medsynth.report.common import method_order, parse_conditions
+from medsynth.report.common import method_order, metric_label, parse_conditions
 
 
 def rows(task, condition, method, **metrics):
@@ -105,6 +105,17 @@ def test_dice_by_thickness_rows_ascend_and_end_with_the_reference(results):
     assert list(gm.columns) == ["smore", "bspline"]
 
 
+def test_superres_table_holds_tissue_dice_and_image_metrics(results):
+    table = tables.superres_by_thickness(results)
+    assert list(table.index) == ["1.2", "4.8", "10", "HR (reference)"]
+    assert list(dict.fromkeys(table.columns.get_level_values("method"))) == ["bspline", "smore"]
+    assert table.loc["1.2", ("bspline", metric_label("dice_mean", "superres"))] == "0.810 ± 0.010"
+    hr = table.loc["HR (reference)"]
+    assert hr[("bspline", metric_label("dice_mean", "superres"))] == "0.920 ± 0.020"
+    assert hr[("bspline", metric_label("psnr", "superres"))] == "—"
+    assert set(hr["smore"]) == {""}
+
+
 def test_psnr_ssim_by_noise_rows_ascend_with_the_noisy_input_first(results):
     table = tables.psnr_ssim_by_noise(results)
     assert list(table.index) == ["1", "3", "9"]
@@ -145,7 +156,7 @@ def test_write_all_tables_names_what_the_workflow_expects(results, tmp_path):
     stems = {p.stem for p in written}
     assert stems == {"summary_t1_to_t2", "summary_mr_to_ct", "summary_denoise",
                      "summary_superres", "summary_harmonize", "dice_by_thickness",
-                     "psnr_ssim_by_noise"}
+                     "superres_by_thickness", "psnr_ssim_by_noise"}
     assert len(written) == 3 * len(stems) and all(p.stat().st_size > 0 for p in written)
     only_ct = tables.write_all_tables(results[results.task == "mr_to_ct"], tmp_path / "ct")
     assert {p.stem for p in only_ct} == {"summary_mr_to_ct"}

@@ -25,7 +25,7 @@ SMOKE_CONFIG = {
         "t1_to_t2": {"methods": ["none", "histogram_matching", "unet", "pix2pix", "cyclegan"]},
         "mr_to_ct": {"methods": ["bulk_density", "unet", "pix2pix", "cyclegan"]},
         "denoise": {"noise_levels": [3, 9], "methods": ["none", "nlm", "bm4d", "gaussian_smoothing"]},
-        "superres": {"thicknesses_mm": [6, 12], "methods": ["bspline"]},
+        "superres": {"thicknesses_mm": [6, 12], "methods": ["bspline", "smore"]},
         "harmonize": {"contrasts": ["T1w", "T2w"], "methods": ["none", "histogram_matching"]},
     },
 }
@@ -87,12 +87,25 @@ def test_outside_method_joins_tables(smoke_run):
 
 def test_report_files_and_provenance(smoke_run):
     report = smoke_run / "report"
-    for stem in ["summary_t1_to_t2", "summary_mr_to_ct", "dice_by_thickness", "psnr_ssim_by_noise"]:
+    for stem in ["summary_t1_to_t2", "summary_mr_to_ct", "dice_by_thickness",
+                 "superres_by_thickness", "psnr_ssim_by_noise"]:
         for ext in ("md", "csv", "tex"):
             assert (report / "tables" / f"{stem}.{ext}").stat().st_size > 0
     assert (report / "figures" / "box_denoise.png").stat().st_size > 0
     assert (report / "examples" / "superres_thick-12mm.png").stat().st_size > 0
     assert (smoke_run / "t1_to_t2" / "default" / "unet" / "model" / "loss.png").exists()
+    assert "smore" in (report / "tables" / "dice_by_thickness.md").read_text()
+
+
+def test_smore_trains_once_per_test_volume_and_cleans_its_state(smoke_run):
+    split = pd.read_csv(smoke_run / "split.tsv", sep="\t")
+    test_subjects = sorted(split.loc[split.split == "test", "participant_id"])
+    for condition in ("thick-6mm", "thick-12mm"):
+        method_dir = smoke_run / "superres" / condition / "smore"
+        assert sorted(p.name for p in (method_dir / "model").iterdir()) == test_subjects
+        for subject in test_subjects:
+            assert (method_dir / "model" / subject / "ssr" / "model.pt").exists()
+        assert not list((method_dir / "train_state").iterdir())
     provenance = (smoke_run / "provenance.json").read_text()
     assert '"snakemake"' in provenance and '"preset": "smoke"' in provenance
 

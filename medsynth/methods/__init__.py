@@ -7,12 +7,15 @@ needs it.
 Kinds, which shape the DAG:
 - ``trained``: fitted once per task and condition on the training subjects
   (rule ``train``), then applied to each test subject (rule ``infer``).
-- ``per_volume``: no training across subjects; applied to each test subject
-  on its own (baselines; self-supervised methods that train on the volume).
+- ``per_volume``: no training at all; applied to each test subject on its
+  own (the baselines).
+- ``self_supervised``: trained on each test subject's own input and applied
+  to it in the same job (rule ``self_supervised``): SMORE.
 
-A method module provides ``predict(case, params, model_dir)`` returning the
-prediction on the target grid, and trained methods also
-``fit(data, params, model_dir, seed, threads)``.
+A trained or per-volume method's module provides ``predict(case, params,
+model_dir)`` returning the prediction on the target grid, and trained methods
+also ``fit(data, params, model_dir, seed, threads)``. A self-supervised one
+provides ``fit_predict(case, params, model_dir, state_dir, seed, threads)``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from types import ModuleType
 @dataclass(frozen=True)
 class MethodInfo:
     name: str
-    kind: str  # "trained" or "per_volume"
+    kind: str  # "trained", "per_volume" or "self_supervised"
     tasks: tuple[str, ...]
     module: str
     summary: str
@@ -46,6 +49,9 @@ _METHODS = [
                "BM4D collaborative filtering with the noise level estimated from the image"),
     MethodInfo("bspline", "per_volume", ("superres",), "medsynth.methods.interpolation",
                "cubic B-spline interpolation of the thick slices onto the fine grid"),
+    MethodInfo("smore", "self_supervised", ("superres",), "medsynth.methods.smore",
+               "self-supervised super-resolution: EDSR trained on the scan's own in-plane "
+               "slices, two orientations fused (Zhao 2021)"),
     MethodInfo("unet", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.unet",
                "2D U-Net on axial slices (Han 2017)"),
     MethodInfo("pix2pix", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.pix2pix",
@@ -55,6 +61,11 @@ _METHODS = [
 ]
 
 REGISTRY: dict[str, MethodInfo] = {m.name: m for m in _METHODS}
+
+
+def of_kind(*kinds: str) -> list[str]:
+    """Names of the registered methods of the given kinds."""
+    return [m.name for m in _METHODS if m.kind in kinds]
 
 
 def get(name: str) -> MethodInfo:

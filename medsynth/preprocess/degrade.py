@@ -12,6 +12,7 @@ from scipy.special import ndtr
 
 from medsynth import io
 
+THICK_SLICE_AXIS = 2  # the axis along which the superres task acquires thick slices
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))  # FWHM of a Gaussian in units of its sigma
 
 

@@ -34,7 +34,7 @@ from medsynth.report.common import (
 )
 
 __all__ = ["dice_by_thickness", "format_mean_sd", "parse_conditions", "psnr_ssim_by_noise",
-           "summary_table", "write_all_tables", "write_table"]
+           "summary_table", "superres_by_thickness", "write_all_tables", "write_table"]
 
 MISSING = "—"  # shown where a value does not exist or means nothing (reference image metrics)
 SD_NOTE = "mean ± sd over test subjects (sample sd, ddof = 1)"
@@ -144,6 +144,37 @@ def dice_by_thickness(df: pd.DataFrame, metric: str = "dice_mean",
     return table
 
 
+SUPERRES_METRICS = ("dice_CSF", "dice_GM", "dice_WM", "dice_mean", "psnr", "ssim")
+
+
+def superres_by_thickness(df: pd.DataFrame, order: Sequence[str] | None = None,
+                          hr_label: str = "HR (reference)") -> pd.DataFrame:
+    """SMORE's table in full: rows slice thickness, columns method x {Dice per
+    tissue, mean Dice, PSNR, SSIM}; the last row holds the high-resolution
+    reference's Dice under the first method (its image metrics mean nothing)."""
+    sub = parse_conditions(_rows_of(df, "superres"))
+    metrics = [m for m in SUPERRES_METRICS if m in sub.columns]
+    require_columns(sub, ["dice_mean"])
+    methods = [m for m in method_order(sub["method"], order) if m != REFERENCE]
+    thicknesses = sorted(sub["thickness_mm"].dropna().unique())
+    columns = pd.MultiIndex.from_tuples(
+        [(m, metric_label(k, "superres")) for m in methods for k in metrics],
+        names=["method", "metric"])
+    cells = [
+        [format_mean_sd(sub.loc[(sub["thickness_mm"] == mm) & (sub["method"] == m), k],
+                        decimals(k, "superres"))
+         for m in methods for k in metrics]
+        for mm in thicknesses
+    ]
+    table = pd.DataFrame(cells, index=[f"{mm:g}" for mm in thicknesses], columns=columns)
+    ref = sub[sub["method"] == REFERENCE]
+    if not ref.empty and methods:
+        first = [MISSING if k in IMAGE_METRICS else _reference_cell(ref, k) for k in metrics]
+        table.loc[hr_label] = first + [""] * (len(columns) - len(metrics))
+    table.index.name = "slice thickness (mm)"
+    return table
+
+
 def psnr_ssim_by_noise(df: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
     """RED-WGAN's table: rows noise level (%), columns method × {PSNR, SSIM}.
 
@@ -228,8 +259,9 @@ def write_table(table: pd.DataFrame, stem: str | Path, caption: str) -> list[Pat
 
 def write_all_tables(df: pd.DataFrame, out_dir: str | Path,
                      order: Sequence[str] | None = None) -> list[Path]:
-    """``summary_<task>`` per task present, plus ``dice_by_thickness`` (superres)
-    and ``psnr_ssim_by_noise`` (denoise) when those tasks are present."""
+    """``summary_<task>`` per task present, plus ``dice_by_thickness`` and
+    ``superres_by_thickness`` (superres) and ``psnr_ssim_by_noise`` (denoise)
+    when those tasks are present."""
     require_columns(df, ID_COLUMNS)
     out_dir = Path(out_dir)
     tasks = task_order(df["task"].unique())
@@ -245,6 +277,10 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path,
             dice_by_thickness(df, order=order), out_dir / "dice_by_thickness",
             f"Super-resolution: mean tissue Dice (CSF, GM, WM) by slice thickness, {SD_NOTE}; "
             "the last row is the high-resolution image itself.")
+        written += write_table(
+            superres_by_thickness(df, order=order), out_dir / "superres_by_thickness",
+            f"Super-resolution by slice thickness: Dice per tissue and mean, PSNR and SSIM "
+            f"inside the head, {SD_NOTE}; the last row is the high-resolution image itself.")
     if "denoise" in tasks:
         written += write_table(
             psnr_ssim_by_noise(df, order=order), out_dir / "psnr_ssim_by_noise",
