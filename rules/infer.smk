@@ -1,6 +1,9 @@
 # Infer: one job per method and test subject. Trained methods read their model;
 # per-volume methods (baselines, self-supervised ones) work on the subject alone.
 
+localrules:
+    reference_prediction,
+
 
 rule infer:
     input:
