@@ -89,6 +89,8 @@ def slurm_run(cluster, tmp_path_factory):
         while process.poll() is None and time.monotonic() < deadline:
             if requeued is None and checkpoint.exists() and (job := running_train_job()):
                 subprocess.run(["scontrol", "requeue", job], check=True)
+                # Slurm holds a requeued job for two minutes; let it start at once
+                subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
                 requeued = job
             time.sleep(0.5)
         if process.poll() is None:

@@ -8,6 +8,8 @@
 # `--gpus=1` are scheduled as on a GPU cluster, and torch, finding no CUDA, runs on CPU.
 # Accounting is off, so sacct cannot report job states: the profile uses squeue, and
 # MinJobAge keeps finished jobs visible to it (and to `scontrol show job`) for 10 minutes.
+# Jobs are tracked by process group: a requeue then also ends the batch step's Snakemake,
+# which outlives its killed parent shell and escapes tracking by parent process.
 set -euo pipefail
 
 CONF_DIR=/etc/slurm
@@ -61,7 +63,7 @@ SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
-ProctrackType=proctrack/linuxproc
+ProctrackType=proctrack/pgid
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
