@@ -75,6 +75,18 @@ def running_train_job() -> str | None:
     return next((line.split()[0] for line in out.splitlines() if line.endswith(TRAIN_COMMENT)), None)
 
 
+def release_when_pending(job: str) -> None:
+    """Slurm holds a requeued job for two minutes once it is back in the queue: start it now."""
+    for _ in range(240):
+        state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        if state == "PENDING":
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"requeued job {job} did not return to the queue (state {state})")
+
+
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
     """Run through Slurm; once the U-Net has checkpointed, requeue its running job."""
@@ -89,8 +101,7 @@ def slurm_run(cluster, tmp_path_factory):
         while process.poll() is None and time.monotonic() < deadline:
             if requeued is None and checkpoint.exists() and (job := running_train_job()):
                 subprocess.run(["scontrol", "requeue", job], check=True)
-                # Slurm holds a requeued job for two minutes; let it start at once
-                subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+                release_when_pending(job)
                 requeued = job
             time.sleep(0.5)
         if process.poll() is None:
