@@ -1,5 +1,10 @@
 # Acquire: the built-in phantom cohort, one job per subject.
 
+# Light rules run in the submitting Snakemake on a cluster rather than queueing.
+localrules:
+    phantom_description,
+
+
 rule phantom_subject:
     output:
         raw_files(),

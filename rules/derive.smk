@@ -1,5 +1,9 @@
 # Derive each task/condition's inputs for every subject, and split subjects.
 
+localrules:
+    split_subjects,
+
+
 
 rule derive_task_inputs:
     input:

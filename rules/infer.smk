@@ -2,6 +2,9 @@
 # per-volume methods (baselines) work on the subject alone; self-supervised
 # methods (SMORE) train on the subject's own input and predict in one job.
 
+localrules:
+    reference_prediction,
+
 
 rule infer:
     input:

@@ -1,6 +1,13 @@
 # Report: all per-subject rows in one table, paper-style tables, figures,
 # example slices and provenance, registered for `snakemake --report`.
 
+localrules:
+    collect_metrics,
+    tables,
+    figures,
+    provenance,
+
+
 rule collect_metrics:
     input:
         all_eval_paths(),

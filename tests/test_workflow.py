@@ -2,43 +2,15 @@
 built-in method, the outside-method example, the report, and the failure modes
 a user meets first (a typo in the config, a broken input file)."""
 
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from workflow_run import SMOKE_CONFIG, snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-SMOKE_CONFIG = {
-    "dataset": "phantom",
-    "preset": "smoke",
-    "seed": 3,
-    "tasks": {
-        "t1_to_t2": {"methods": ["none", "histogram_matching", "unet", "pix2pix", "cyclegan"]},
-        "mr_to_ct": {"methods": ["bulk_density", "unet", "pix2pix", "cyclegan"]},
-        "denoise": {"noise_levels": [3, 9], "methods": ["none", "nlm", "bm4d", "gaussian_smoothing"]},
-        "superres": {"thicknesses_mm": [6, 12], "methods": ["bspline", "smore"]},
-        "harmonize": {"contrasts": ["T1w", "T2w"], "methods": ["none", "histogram_matching"]},
-    },
-}
-
-
-def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile in `workdir` with a config written there."""
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config or SMOKE_CONFIG))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--show-failed-logs",
-               *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=1200)
 
 
 @pytest.fixture(scope="module")

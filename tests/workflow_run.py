@@ -1,0 +1,41 @@
+"""Running the repository's workflow from tests: the smoke configuration and the
+snakemake command line that tests/test_workflow.py and tests/test_slurm.py share."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMOKE_CONFIG = {
+    "dataset": "phantom",
+    "preset": "smoke",
+    "seed": 3,
+    "tasks": {
+        "t1_to_t2": {"methods": ["none", "histogram_matching", "unet", "pix2pix", "cyclegan"]},
+        "mr_to_ct": {"methods": ["bulk_density", "unet", "pix2pix", "cyclegan"]},
+        "denoise": {"noise_levels": [3, 9], "methods": ["none", "nlm", "bm4d", "gaussian_smoothing"]},
+        "superres": {"thicknesses_mm": [6, 12], "methods": ["bspline", "smore"]},
+        "harmonize": {"contrasts": ["T1w", "T2w"], "methods": ["none", "histogram_matching"]},
+    },
+}
+
+
+def snakemake_command(workdir: Path, *args: str, config: dict | None = None) -> tuple[list, dict]:
+    """The command line and environment that run the Snakefile in `workdir` with a
+    config written there. The workflow profile profiles/default/ applies, as for users."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config or SMOKE_CONFIG))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+               "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--show-failed-logs",
+               *args]
+    return command, env
+
+
+def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the workflow to the end (see snakemake_command)."""
+    command, env = snakemake_command(workdir, *args, config=config)
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=1200)
