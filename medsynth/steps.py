@@ -61,12 +61,9 @@ def self_supervised(method: str, cond: Condition, inputs_dir, subject: str, para
 
     `state_dir` keeps the resumable training until the prediction is written.
     """
-    import torch
-
     info = registry.get(method)
     if info.kind != "self_supervised":
         raise ValueError(f"method {method!r} is {info.kind}, not self-supervised")
-    torch.set_num_threads(threads)
     case = load_case(inputs_dir, subject, cond)
     Path(model_dir).mkdir(parents=True, exist_ok=True)
     pred = registry.load(method).fit_predict(case, params, Path(model_dir), Path(state_dir),
