@@ -48,6 +48,7 @@ from torch import nn
 
 from medsynth import io, train
 from medsynth.case import Case
+from medsynth.infer import predict_slices
 from medsynth.methods import smore_pairs
 from medsynth.methods.edsr import EDSR
 from medsynth.methods.fourier_fusion import fourier_burst_accumulation
@@ -109,7 +110,8 @@ def network(params: dict) -> EDSR:
 
 def intensity_scale(volume: np.ndarray) -> float:
     """The 99th percentile of the positive voxels: what maps the scan to ~[0, 1]."""
-    positive = np.asarray(volume)[np.asarray(volume) > 0]
+    volume = np.asarray(volume)
+    positive = volume[volume > 0]
     if positive.size == 0:
         raise ValueError("the thick-slice volume has no positive voxel to learn from")
     return float(np.percentile(positive, 99))
@@ -172,15 +174,11 @@ def _check_fine_grid(thick_affine, axis, pixel, out_shape, out_affine) -> None:
 def apply_through_plane(net: nn.Module, volume: np.ndarray, axis: int, in_plane_axis: int,
                         runtime: train.Runtime, batch_size: int) -> np.ndarray:
     """Run a stage network over the planes spanned by (`axis`, `in_plane_axis`),
-    the thick direction first, as the network was trained."""
-    planes = np.moveaxis(np.asarray(volume, np.float32), (axis, in_plane_axis), (1, 2))
-    out = np.empty_like(planes)
-    net.eval()
-    with torch.inference_mode(), runtime.autocast():
-        for i in range(0, len(planes), batch_size):
-            batch = runtime.tensor(np.ascontiguousarray(planes[i:i + batch_size, None]))
-            out[i:i + batch_size] = net(batch)[:, 0].float().cpu().numpy()
-    return np.moveaxis(out, (1, 2), (axis, in_plane_axis))
+    the thick direction first, as the network was trained (the suite's slice-wise
+    inference over the remaining axis; EDSR needs no padding)."""
+    planes = np.moveaxis(np.asarray(volume, np.float32), (axis, in_plane_axis), (0, 1))
+    out = predict_slices(net, planes[None], batch_size, runtime.device, pad_multiple=1)
+    return np.moveaxis(out, (0, 1), (axis, in_plane_axis))
 
 
 def _train_stage(role: str, slices: np.ndarray, pixel: float, model: SliceModel, params: dict,
