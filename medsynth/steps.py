@@ -19,13 +19,18 @@ def train(method: str, cond: Condition, arrays_dir, model_dir, params: dict,
           seed: int, threads: int, state_dir=None) -> None:
     """Fit a trained method on a task/condition's training arrays.
 
-    `state_dir` holds the resumable checkpoint; it defaults to a sibling of
-    `model_dir` so that removing a failed job's outputs keeps it.
+    `arrays_dir` may be a list of several conditions' arrays, trained on
+    together under `cond` (one denoiser for every noise level). `state_dir`
+    holds the resumable checkpoint; it defaults to a sibling of `model_dir` so
+    that removing a failed job's outputs keeps it.
     """
     info = registry.get(method)
     if info.kind != "trained":
         raise ValueError(f"method {method!r} is {info.kind}: it has no training step")
-    data = TrainingData.load(arrays_dir, cond)
+    if isinstance(arrays_dir, str | Path):
+        data = TrainingData.load(arrays_dir, cond)
+    else:
+        data = TrainingData.pooled(list(arrays_dir), cond)
     Path(model_dir).mkdir(parents=True, exist_ok=True)
     state_dir = Path(state_dir) if state_dir else Path(model_dir).with_name("train_state")
     state_dir.mkdir(parents=True, exist_ok=True)
