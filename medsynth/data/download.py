@@ -18,19 +18,19 @@ download behaves the same way:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
-import socket
 import tarfile
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from medsynth import io
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60.0
@@ -80,15 +80,14 @@ def _open(url: str, offset: int, timeout: float):
         return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http(s) only, checked)
     except urllib.error.HTTPError as err:
         raise DownloadError(f"{url}: the server answered HTTP {err.code} {err.reason}") from err
-    except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as err:
+    except OSError as err:  # URLError, timeouts, refused connections
         reason = getattr(err, "reason", err)
         raise DownloadError(
             f"{url}: cannot reach the server ({reason}); check the network connection, "
             "a proxy (http_proxy/https_proxy), or give the address of a local mirror") from err
 
 
-def fetch(remote: Remote, folder: str | os.PathLike, timeout: float = TIMEOUT_S,
-          progress: Callable[[int], None] | None = None) -> Path:
+def fetch(remote: Remote, folder: str | os.PathLike, timeout: float = TIMEOUT_S) -> Path:
     """Download `remote` into `folder` unless it is already there; return its path.
 
     A complete file is trusted when its size matches the published size (or
@@ -114,9 +113,7 @@ def fetch(remote: Remote, folder: str | os.PathLike, timeout: float = TIMEOUT_S,
                 with open(part, "ab" if offset else "wb") as handle:
                     for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                         handle.write(chunk)
-                        if progress is not None:
-                            progress(len(chunk))
-            except (socket.timeout, ConnectionError, OSError) as err:
+            except OSError as err:
                 raise DownloadError(f"{remote.url}: the transfer broke off after "
                                     f"{part.stat().st_size} bytes ({err}); run again to resume "
                                     f"from {part}") from err
@@ -140,21 +137,6 @@ def _member_target(root: Path, name: str, archive: Path) -> Path:
     return target
 
 
-@contextlib.contextmanager
-def _staging(target: Path) -> Iterator[Path]:
-    """A temporary sibling of `target`, renamed to it on success and removed on failure."""
-    staging = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        yield staging
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def extract(archive: str | os.PathLike, target: str | os.PathLike,
             keep: Callable[[str], bool] = lambda name: True) -> list[Path]:
     """Extract the regular files of a tar (any compression) or zip archive whose
@@ -167,7 +149,7 @@ def extract(archive: str | os.PathLike, target: str | os.PathLike,
     archive, target = Path(archive), Path(target)
     if not archive.exists():
         raise DownloadError(f"{archive}: archive does not exist")
-    with _staging(target) as staging:
+    with io.atomic_folder(target) as staging:
         with open(archive, "rb") as handle:
             is_zip = handle.read(4) == b"PK\x03\x04"
         if is_zip:
