@@ -1,10 +1,16 @@
-# Preprocess: head masks, N4 and normalisation of every MR image of a subject.
+# Preprocess: head masks, N4 and normalisation of every MR image of a subject;
+# for a real dataset first every contrast onto one reference grid (registered).
 
 rule preprocess_subject:
     input:
-        raw_files(),
+        lambda w: raw_input(w.subject),
     output:
         preproc_files(),
+    params:
+        raw_root=RAW,
+        preproc_root=PREPROC,
+        dataset=DATASET,
+        voxel_mm=VOXEL_MM,
     log:
         log("preprocess/sub-{subject}"),
     benchmark:

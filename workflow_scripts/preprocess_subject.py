@@ -1,12 +1,13 @@
-"""Rule preprocess_subject: head masks, N4 and normalisation of one subject."""
+"""Rule preprocess_subject: head masks, N4 and normalisation of one subject
+(a real dataset's contrasts first onto one reference grid)."""
 
-from pathlib import Path
-
-from medsynth.preprocess.pipeline import preprocess_subject
+from medsynth.preprocess.pipeline import preprocess_onto_grid, preprocess_subject
 from medsynth.workflow import logged
 
 with logged(snakemake) as log:
-    # Dataset roots from the BIDS-like paths: <root>/sub-<id>/anat/<file>.
-    raw_root, preproc_root = Path(snakemake.input[0]).parents[2], Path(snakemake.output[0]).parents[2]
-    written = preprocess_subject(raw_root, snakemake.wildcards.subject, preproc_root)
-    log.info("wrote %s", ", ".join(str(p) for p in written))
+    p, subject = snakemake.params, snakemake.wildcards.subject
+    if p.dataset.is_phantom:
+        written = preprocess_subject(p.raw_root, subject, p.preproc_root)
+    else:
+        written = preprocess_onto_grid(p.raw_root, subject, p.preproc_root, p.dataset, p.voxel_mm)
+    log.info("wrote %s", ", ".join(str(path) for path in written))

@@ -63,6 +63,7 @@ def ixi_remotes(base_url: str) -> tuple[Remote, ...]:
 # BrainWeb's 20 normal anatomical models and their tissue classes (file aliases).
 BRAINWEB_SUBJECTS = ("04", "05", "06", "18", "20", "38", "41", "42", "43", "44",
                      "45", "46", "47", "48", "49", "50", "51", "52", "53", "54")
+BRAINWEB_MODEL_SHAPE = (362, 434, 362)  # x, y, z voxels of 0.5 mm
 BRAINWEB_CLASSES = ("bck", "csf", "gry", "wht", "fat", "mus", "m-s", "skl", "ves", "fat2",
                     "dura", "mrw")
 
