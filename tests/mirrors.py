@@ -101,7 +101,7 @@ def make_ixi_mirror(folder: Path) -> Path:
             for scan, by_modality in images.items():
                 if scan == IXI_INCOMPLETE and modality == "PD":
                     continue
-                _add(tf, f"{scan}-{modality}.nii.gz", by_modality[modality].to_bytes())
+                _add(tf, f"{scan}-{modality}.nii.gz", gzip.compress(by_modality[modality].to_bytes()))
     # The real sheet is an Excel 97 workbook; the adapter only keeps it, so any bytes do.
     (folder / "IXI.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
     return folder
@@ -123,7 +123,7 @@ def make_synthrad_zip(path: Path, n_patients: int = 4) -> Path:
                                            ct.affine),
                      "mask": nib.Nifti1Image(mask, mr.affine)}
             for kind, image in files.items():
-                zf.writestr(f"Task1/brain/{patient}/{kind}.nii.gz", image.to_bytes())
+                zf.writestr(f"Task1/brain/{patient}/{kind}.nii.gz", gzip.compress(image.to_bytes()))
         zf.writestr("Task1/pelvis/1PA001/mr.nii.gz", b"not used")
         zf.writestr("Task1/brain/overview/1_brain_train.xlsx", b"overview")
     return path

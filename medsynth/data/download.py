@@ -156,7 +156,7 @@ def extract(archive: str | os.PathLike, target: str | os.PathLike,
             written = _extract_zip(archive, staging, keep)
         else:
             written = _extract_tar(archive, staging, keep)
-    return [target / p.relative_to(staging) for p in written]
+    return [target / p.relative_to(staging.resolve()) for p in written]
 
 
 def _extract_zip(archive: Path, root: Path, keep) -> list[Path]:
