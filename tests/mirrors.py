@@ -61,6 +61,13 @@ IXI_T1_SHAPE, IXI_T1_VOXEL = (64, 64, 38), (3.75, 3.75, 4.8)
 IXI_T2_SHAPE, IXI_T2_VOXEL = (64, 64, 33), (3.75, 3.75, 4.8)
 
 
+def ixi_phantom_image(mirror: Path, scan_index: int, contrast: str) -> Path:
+    """The phantom image an IXI mirror scan was made from, before the head moved."""
+    site = "B" if "-HH-" in IXI_SCANS[scan_index] else "A"
+    subject = f"{scan_index + 1:03d}"
+    return mirror / "work" / "phantom" / f"sub-{subject}" / "anat" / f"sub-{subject}_acq-{site}_{contrast}.nii.gz"
+
+
 def _ixi_images(index: int, scan: str, folder: Path) -> dict[str, nib.Nifti1Image]:
     phantom = _phantom(index, folder / "phantom")
     site = "B" if "-HH-" in scan else "A"

@@ -18,6 +18,7 @@ from mirrors import (
     IXI_T1_SHAPE,
     make_brainweb_mirror,
     make_ixi_mirror,
+    ixi_phantom_image,
     make_synthrad_zip,
 )
 from workflow_run import snakemake
@@ -27,6 +28,7 @@ from medsynth.config import ConfigError
 from medsynth.data import bids_folder, brainweb, catalog, ixi, synthrad2023
 from medsynth.data.bids import anat_path
 from medsynth.data.download import fetch
+from medsynth.preprocess.resample import resample_to_grid
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +185,13 @@ def test_t1_to_t2_on_a_served_ixi_mirror(ixi_mirror, tmp_path):
     assert io.same_grid((t1.shape, affine), (t2.shape, t2_affine))
     assert nib.aff2axcodes(affine) == ("R", "A", "S")
     head = io.load_array(anat / "sub-IXI002_desc-head_mask.nii.gz")[0] > 0
-    # registered: the T2w's edges coincide with the T1w's (phantom anatomy, other contrast)
-    grad = [np.linalg.norm(np.gradient(v), axis=0)[head] for v in (t1, t2)]
-    assert np.corrcoef(*grad)[0, 1] > 0.5
+    # registered: the T2w matches the phantom's T2w before the simulated head movement,
+    # where the T2w placed by its header alone does not
+    truth = resample_to_grid(*io.load_array(ixi_phantom_image(ixi_mirror, 0, "T2w")), t2.shape, affine)
+    raw = io.load_array(results / "rawdata" / "sub-IXI002" / "anat" / "sub-IXI002_T2w.nii.gz")
+    unregistered = resample_to_grid(*raw, t2.shape, affine)
+    assert np.corrcoef(truth[head], t2[head])[0, 1] > 0.9
+    assert np.corrcoef(truth[head], unregistered[head])[0, 1] < 0.8
     # re-runnable: nothing to do, nothing downloaded again (the mirror is gone)
     dry = snakemake(tmp_path, "-n", config=config)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
