@@ -16,9 +16,9 @@ from mirrors import (
     BRAINWEB_SHAPE,
     IXI_SCANS,
     IXI_T1_SHAPE,
+    ixi_phantom_image,
     make_brainweb_mirror,
     make_ixi_mirror,
-    ixi_phantom_image,
     make_synthrad_zip,
 )
 from workflow_run import snakemake
