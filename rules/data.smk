@@ -3,12 +3,11 @@
 # the BIDS-like layout by a checkpoint, after which its subjects are known.
 
 # Light rules run in the submitting Snakemake on a cluster rather than queueing.
-localrules:
-    phantom_description,
-    download,
-
 
 if DATASET.is_phantom:
+
+    localrules:
+        phantom_description,
 
     rule phantom_subject:
         output:
@@ -45,6 +44,9 @@ if DATASET.is_phantom:
             "../workflow_scripts/describe_phantom.py"
 
 else:
+
+    localrules:
+        download,
 
     REMOTES = {remote.name: remote for remote in DATASET.remotes}
 

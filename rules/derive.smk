@@ -8,13 +8,11 @@ localrules:
 rule derive_task_inputs:
     input:
         preproc=lambda w: [f for s in subjects() for f in preproc_files(s)],
-        raw=lambda w: [f for s in subjects() for f in raw_input(s)] if DATASET.is_phantom else raw_input(),
+        raw=lambda w: [f for s in subjects() for f in raw_input(s)] if DATASET.is_phantom else [raw_input()],
     output:
         directory(f"{task_dir()}/inputs"),
     params:
         subjects=lambda w: subjects(),
-        raw_root=RAW,
-        preproc_root=PREPROC,
         condition=condition_of,
         seed=config["seed"],
     log:

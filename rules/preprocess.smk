@@ -7,8 +7,6 @@ rule preprocess_subject:
     output:
         preproc_files(),
     params:
-        raw_root=RAW,
-        preproc_root=PREPROC,
         dataset=DATASET,
         voxel_mm=VOXEL_MM,
     log:

@@ -217,3 +217,13 @@ def test_denoise_and_superres_on_a_served_brainweb_mirror(brainweb_mirror, tmp_p
                       "superres": {"thicknesses_mm": [8], "methods": ["bspline"]}}})
     assert set(metrics.task) == {"denoise", "superres"}
     assert metrics.loc[metrics.method != "reference", "dice_mean"].notna().all()
+
+
+def test_workflow_refuses_a_task_the_dataset_cannot_serve_before_downloading(tmp_path):
+    config = {"dataset": "ixi", "preset": "smoke", "downloads": str(tmp_path / "downloads"),
+              "tasks": {"mr_to_ct": {"methods": ["bulk_density"]}}}
+    result = snakemake(tmp_path, "-n", config=config)
+    assert result.returncode != 0
+    assert "tasks.mr_to_ct: dataset 'ixi' cannot run task 'mr_to_ct': it has no CT" in (
+        result.stdout + result.stderr)
+    assert not (tmp_path / "downloads").exists() and not (tmp_path / "results").exists()
