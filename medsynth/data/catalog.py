@@ -119,7 +119,8 @@ def _dataset(config: dict) -> Dataset:
 
 
 def check_tasks(config: dict, ds: Dataset) -> None:
-    """Reject, by name, every configured task the dataset cannot serve."""
+    """Reject, by name and all at once, every configured task the dataset cannot serve."""
+    problems = []
     for task, task_config in config["tasks"].items():
         problem = None
         if task == "t1_to_t2" and not {"T1w", "T2w"} <= set(ds.contrasts):
@@ -134,8 +135,10 @@ def check_tasks(config: dict, ds: Dataset) -> None:
             elif not set(task_config["contrasts"]) <= set(ds.contrasts):
                 problem = f"it lacks some of the contrasts {task_config['contrasts']}"
         if problem:
-            raise ConfigError(f"config key tasks.{task}: dataset {ds.name!r} cannot run task "
-                              f"{task!r}: {problem}")
+            problems.append(f"config key tasks.{task}: dataset {ds.name!r} cannot run task "
+                            f"{task!r}: {problem}")
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def read_participants(raw_root: str | Path) -> list[str]:
