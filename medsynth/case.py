@@ -134,6 +134,16 @@ class TrainingData:
         return cls(condition, *(read("train", r) for r in ARRAY_ROLES),
                    *(read("val", r) for r in ARRAY_ROLES))
 
+    @classmethod
+    def pooled(cls, arrays_dirs, condition: Condition) -> TrainingData:
+        """Several conditions' training sets as one (e.g. every noise level), in memory."""
+        parts = [cls.load(d, condition) for d in arrays_dirs]
+        if not parts:
+            raise ValueError("pooling needs at least one training set")
+        stacks = [np.concatenate([np.asarray(getattr(p, f)) for p in parts])
+                  for f in ("source", "target", "mask", "val_source", "val_target", "val_mask")]
+        return cls(condition, *stacks)
+
     @property
     def in_channels(self) -> int:
         return int(self.source.shape[1])

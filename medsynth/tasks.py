@@ -63,6 +63,20 @@ class Condition:
         return self.target == "CT"
 
 
+ALL_LEVELS = "all-levels"  # where a model trained on every noise level together lives
+
+
+def one_model_per_level(task_config: dict) -> bool:
+    """Whether a denoising method trains per noise level (the paper) or on all levels at once."""
+    return bool(task_config.get("one_model_per_level", True))
+
+
+def all_levels_condition() -> Condition:
+    """The denoise condition of a model trained on every noise level together
+    (RED-WGAN-m): same images, no single noise level."""
+    return Condition("denoise", ALL_LEVELS, ("T1w",), "A", "T1w", "A")
+
+
 def parse_condition(task: str, condition: str, task_config: dict) -> Condition:
     """Turn a (task, condition wildcard) pair into what to read and degrade."""
     if condition not in condition_names(task, task_config):

@@ -105,9 +105,12 @@ class Runtime:
         return autocast(self.device)
 
     def module(self, net: nn.Module) -> nn.Module:
-        """Move a network to the device (channels-last on CUDA)."""
+        """Move a network to the device (channels-last on CUDA, 3D for 3D networks)."""
         net = net.to(self.device)
-        return net.to(memory_format=torch.channels_last) if self.cuda else net
+        if not self.cuda:
+            return net
+        volumetric = any(p.dim() == 5 for p in net.parameters())
+        return net.to(memory_format=torch.channels_last_3d if volumetric else torch.channels_last)
 
     def tensor(self, array: np.ndarray) -> torch.Tensor:
         """A float32 batch on the device (channels-last on CUDA for 4D/5D batches)."""

@@ -9,7 +9,13 @@ import medsynth.config as msconfig
 from medsynth import methods as registry
 from medsynth.data import catalog, phantom_subject_ids
 from medsynth.split import split_subjects
-from medsynth.tasks import TASKS, parse_condition
+from medsynth.tasks import (
+    ALL_LEVELS,
+    TASKS,
+    all_levels_condition,
+    one_model_per_level,
+    parse_condition,
+)
 
 PRESET = msconfig.preset(config)
 R = f"{config['results']}/{config['dataset']}"
@@ -129,6 +135,14 @@ def self_supervised_model_dir(task="{task}", condition="{condition}", method="{m
     return f"{task_dir(task, condition)}/{method}/model/sub-{subject}"
 
 
+def trained_model_dir(task, condition, method):
+    """Where the model a trained method predicts a condition with lives: its
+    condition's folder, or all-levels/ for a denoiser trained on every level."""
+    if task == "denoise" and not one_model_per_level(config["tasks"]["denoise"]):
+        condition = ALL_LEVELS
+    return f"{task_dir(task, condition)}/{method}/model"
+
+
 def model_dirs():
     """Trained models; their loss curves are registered in the report."""
     configured = [
@@ -137,7 +151,8 @@ def model_dirs():
         for condition in conditions
         for method in msconfig.task_methods(config, task)
     ]
-    return [f"{task_dir(t, c)}/{m}/model" for t, c, m in configured if is_trained(m)] + [
+    trained = {trained_model_dir(t, c, m) for t, c, m in configured if is_trained(m)}
+    return sorted(trained) + [
         self_supervised_model_dir(t, c, m, s)
         for t, c, m in configured
         if is_self_supervised(m)
@@ -188,7 +203,7 @@ def preproc_files(subject="{subject}"):
 def infer_inputs(wildcards):
     needed = {"inputs": inputs_dir(wildcards)}
     if is_trained(wildcards.method):
-        needed["model"] = f"{task_dir(wildcards.task, wildcards.condition)}/{wildcards.method}/model"
+        needed["model"] = trained_model_dir(wildcards.task, wildcards.condition, wildcards.method)
     return needed
 
 

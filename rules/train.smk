@@ -21,6 +21,9 @@ rule extract_training_arrays:
         "../workflow_scripts/extract_training_arrays.py"
 
 
+ruleorder: train_all_levels > train
+
+
 rule train:
     input:
         f"{task_dir()}/arrays",
@@ -42,6 +45,34 @@ rule train:
         log("train/{task}_{condition}_{method}"),
     benchmark:
         bench("train/{task}_{condition}_{method}")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/train.py"
+
+
+rule train_all_levels:
+    """One denoiser for every noise level (denoise.one_model_per_level: false)."""
+    input:
+        lambda w: [f"{task_dir('denoise', c)}/arrays" for c in CONDITIONS["denoise"]],
+    output:
+        report(
+            directory(f"{task_dir('denoise', ALL_LEVELS)}/{{method}}/model"),
+            patterns=["loss.png"],
+            caption="../report/training.rst",
+            category="Training",
+            subcategory="denoise all levels {method}",
+        ),
+    params:
+        condition=all_levels_condition(),
+        method_params=lambda w: msconfig.method_params(config, w.method),
+        seed=config["seed"],
+        state_dir=f"{task_dir('denoise', ALL_LEVELS)}/{{method}}/train_state",
+    threads: 2
+    log:
+        log("train/denoise_all-levels_{method}"),
+    benchmark:
+        bench("train/denoise_all-levels_{method}")
     conda:
         "../envs/medsynth.yaml"
     script:

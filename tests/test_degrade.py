@@ -93,6 +93,25 @@ def test_noise_level_follows_percent_of_reference():
     assert noisy.mean() == pytest.approx(0.1 * np.sqrt(np.pi / 2), rel=0.01)
 
 
+@pytest.mark.parametrize("percent", [1, 3, 5, 7, 9])
+def test_noise_measured_on_a_uniform_region_is_the_requested_level(percent):
+    """The denoise task's levels, measured as a reader would: the spread over a
+    uniform tissue region and the Rayleigh mean of the air, relative to the maximum."""
+    from medsynth.derive import noise_rng
+
+    data = np.zeros((40, 40, 40), np.float32)
+    data[5:35, 5:35, 5:35] = 0.8  # uniform tissue
+    data[18:22, 18:22, 18:22] = 1.0  # the brightest voxels set the reference
+    head = data > 0
+    noisy = add_rician_noise(data, percent, noise_reference(data, head),
+                             noise_rng(42, "001", percent))
+    tissue = noisy[6:17, 6:34, 6:34]
+    # Rician std at SNR 0.8 / sigma >= 9 is sigma within 1 % (Gudbjartsson & Patz 1995)
+    assert tissue.std() == pytest.approx(percent / 100, rel=0.03)
+    air = noisy[~np.pad(np.ones((34, 34, 34), bool), 3)]
+    assert air.mean() / np.sqrt(np.pi / 2) == pytest.approx(percent / 100, rel=0.03)
+
+
 def test_invalid_noise_arguments():
     data = np.ones((3, 3, 3), np.float32)
     with pytest.raises(ValueError):

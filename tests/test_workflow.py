@@ -2,6 +2,7 @@
 built-in method, the outside-method example, the report, and the failure modes
 a user meets first (a typo in the config, a broken input file)."""
 
+import re
 import shutil
 
 import nibabel as nib
@@ -89,6 +90,17 @@ def test_second_run_has_nothing_to_do_and_html_report_builds(smoke_run):
     html = snakemake(workdir, "--report", str(workdir / "results" / "report.html"))
     assert html.returncode == 0, html.stderr[-3000:]
     assert (workdir / "results" / "report.html").stat().st_size > 10_000
+
+
+def test_one_denoiser_for_all_levels_is_one_training_job(tmp_path):
+    denoise = {**SMOKE_CONFIG["tasks"]["denoise"], "one_model_per_level": False}
+    config = {**SMOKE_CONFIG, "tasks": {"denoise": denoise}}
+    result = snakemake(tmp_path, "-n", "--quiet", "rules", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout + result.stderr, re.M))
+    assert counts["train_all_levels"] == "1"
+    assert "train" not in counts  # no per-level training
+    assert counts["extract_training_arrays"] == "2"  # each level's arrays feed the one model
 
 
 def test_config_typo_is_named_before_anything_runs(tmp_path):

@@ -17,7 +17,8 @@ SMOKE_CONFIG = {
     "tasks": {
         "t1_to_t2": {"methods": ["none", "histogram_matching", "unet", "pix2pix", "cyclegan"]},
         "mr_to_ct": {"methods": ["bulk_density", "unet", "pix2pix", "cyclegan"]},
-        "denoise": {"noise_levels": [3, 9], "methods": ["none", "nlm", "bm4d", "gaussian_smoothing"]},
+        "denoise": {"noise_levels": [3, 9],
+                    "methods": ["none", "nlm", "bm4d", "red_wgan", "gaussian_smoothing"]},
         "superres": {"thicknesses_mm": [6, 12], "methods": ["bspline", "smore"]},
         "harmonize": {"contrasts": ["T1w", "T2w"], "methods": ["none", "histogram_matching"]},
     },

@@ -47,6 +47,9 @@ _METHODS = [
                "non-local means with the noise level estimated from the image"),
     MethodInfo("bm4d", "per_volume", ("denoise",), "medsynth.methods.bm4d_baseline",
                "BM4D collaborative filtering with the noise level estimated from the image"),
+    MethodInfo("red_wgan", "trained", ("denoise",), "medsynth.methods.red_wgan",
+               "3D residual encoder-decoder Wasserstein GAN with gradient penalty, MSE "
+               "(+ VGG-19 perceptual) loss (Ran 2019)"),
     MethodInfo("bspline", "per_volume", ("superres",), "medsynth.methods.interpolation",
                "cubic B-spline interpolation of the thick slices onto the fine grid"),
     MethodInfo("smore", "self_supervised", ("superres",), "medsynth.methods.smore",

@@ -1,7 +1,8 @@
 """What pix2pix (Isola et al., CVPR 2017) and CycleGAN (Zhu et al., ICCV 2017)
 share: the 70x70 PatchGAN discriminator, their weight initialisation, the GAN
 losses, the history pool of generated images, and the learning-rate schedule
-(constant, then linear decay to zero).
+(constant, then linear decay to zero); and the Wasserstein critic's gradient
+penalty that RED-WGAN trains with.
 
 Details follow the authors' reference implementation (pytorch-CycleGAN-and-
 pix2pix), where the papers leave them open: N(0, 0.02) initialisation, a
@@ -139,3 +140,19 @@ class ImagePool:
 
     def load(self, images: list[torch.Tensor], device: torch.device) -> None:
         self.images = [image.to(device) for image in images]
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     alpha: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP's penalty (Gulrajani et al., NeurIPS 2017, eq. 3):
+    E[(||grad_x D(x)||_2 - 1)^2] at x = alpha * real + (1 - alpha) * fake.
+
+    `alpha` holds one weight per sample (shape (B,)); the norm is over all of
+    a sample's voxels and channels. The graph is kept (``create_graph``) so
+    that the penalty's own gradient reaches the critic's weights.
+    """
+    weight = alpha.view(-1, *([1] * (real.ndim - 1)))
+    mixed = (weight * real.detach() + (1 - weight) * fake.detach()).requires_grad_(True)
+    scores = critic(mixed)
+    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()

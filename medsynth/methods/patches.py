@@ -1,0 +1,61 @@
+"""3D training patches for the volumetric networks (RED-WGAN): where a patch
+may start, and drawing a batch of (source, target) patches.
+
+Patches that are mostly air teach a denoiser little but the background, so
+only patches whose head fraction (from the head mask) reaches
+``min_head_fraction`` are drawn. The usable corners are indexed once when the
+model is built; a training step only slices arrays in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+
+def usable_corners(mask: np.ndarray, patch: tuple[int, int, int],
+                   min_head_fraction: float) -> np.ndarray:
+    """(M, 3) corners of the `patch`-sized boxes of `mask` that are at least
+    `min_head_fraction` inside it."""
+    mask = np.asarray(mask, dtype=np.float32)
+    if any(n < p for n, p in zip(mask.shape, patch, strict=True)):
+        raise ValueError(f"volume {mask.shape} is smaller than the training patch {patch}")
+    fraction = ndimage.uniform_filter(mask, size=patch, mode="constant")
+    # uniform_filter centres a window of size p at index i on i - p // 2 ... i + (p - 1) // 2
+    valid = tuple(slice(p // 2, n - p + 1 + p // 2) for n, p in zip(mask.shape, patch, strict=True))
+    return np.argwhere(fraction[valid] >= min_head_fraction - 1e-6)
+
+
+@dataclass(frozen=True)
+class VolumePatches:
+    """Paired source/target volumes, (S, C, x, y, z) and (S, 1, x, y, z), and
+    the usable patch corners of each: rows of (subject, x, y, z)."""
+
+    source: np.ndarray
+    target: np.ndarray
+    patch: tuple[int, int, int]
+    corners: np.ndarray
+
+    @classmethod
+    def build(cls, source: np.ndarray, target: np.ndarray, mask: np.ndarray,
+              patch, min_head_fraction: float) -> VolumePatches:
+        patch = tuple(int(p) for p in patch)
+        corners = [np.column_stack([np.full(len(c), s), c])
+                   for s in range(len(mask))
+                   for c in [usable_corners(mask[s, 0], patch, min_head_fraction)]]
+        corners = np.concatenate(corners) if corners else np.zeros((0, 4), int)
+        if len(corners) == 0:
+            raise ValueError(f"no {patch} patch of the training volumes is "
+                             f"{min_head_fraction:.0%} head; lower min_head_fraction")
+        return cls(np.ascontiguousarray(source, np.float32),
+                   np.ascontiguousarray(target, np.float32), patch, corners)
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """A batch of (B, C, px, py, pz) source and (B, 1, px, py, pz) target patches."""
+        chosen = self.corners[rng.integers(len(self.corners), size=batch_size)]
+        px, py, pz = self.patch
+        box = [(s, slice(x, x + px), slice(y, y + py), slice(z, z + pz)) for s, x, y, z in chosen]
+        return (np.stack([self.source[s, :, bx, by, bz] for s, bx, by, bz in box]),
+                np.stack([self.target[s, :, bx, by, bz] for s, bx, by, bz in box]))
