@@ -80,8 +80,9 @@ def preprocess_onto_grid(raw_root, subject: str, out_root, dataset: Dataset, vox
     """Preprocess a real subject: every contrast onto one reference grid.
 
     The reference grid is an axis-aligned RAS box of ``voxel_mm`` voxels and the
-    dataset-wide field of view, centred on the head (the first contrast's head
-    mask, or the mask shipped with the data). Other contrasts on their own
+    dataset-wide field of view, centred on the head: the mask shipped with the
+    data (SynthRAD2023), the labelled voxels (BrainWeb), or else the first
+    contrast's head mask. Other contrasts on their own
     grids are registered rigidly onto the reference contrast and resampled
     once through the kept transform; contrasts already on the reference
     contrast's grid (SynthRAD's MR and CT) are resampled directly. Then N4 and
@@ -91,8 +92,8 @@ def preprocess_onto_grid(raw_root, subject: str, out_root, dataset: Dataset, vox
     reference = dataset.contrasts[0]
     ref_path = anat_path(raw_root, subject, reference)
     ref, ref_affine = io.load_array(ref_path)
-    if dataset.has_head_mask:
-        mask_path = anat_path(raw_root, subject, "desc-head_mask")
+    if dataset.has_head_mask or dataset.has_labels:  # the data's own mask, or its labels
+        mask_path = anat_path(raw_root, subject, "desc-head_mask" if dataset.has_head_mask else "dseg")
         raw_mask, mask_affine = io.load_mask(mask_path)
         io.require_same_grid(mask_path, (raw_mask.shape, mask_affine), ref_path, (ref.shape, ref_affine))
     else:
