@@ -48,7 +48,6 @@ def test_known_rigid_misalignment_is_recovered_within_a_voxel(phantom, tmp_path)
         p = (affine @ np.append(index, 1.0))[:3]
         truth = np.linalg.solve(motion, np.append(p, 1.0))[:3]
         errors.append(np.linalg.norm(map_point_ras(transform, p) - truth))
-    print(f"max error {max(errors):.2f} mm, mean {np.mean(errors):.2f} mm")
     assert max(errors) < VOXEL_MM, f"max error {max(errors):.2f} mm, mean {np.mean(errors):.2f} mm"
 
     aligned = apply_rigid(moving, moving_affine, transform, t1.shape, affine)
