@@ -80,7 +80,6 @@ else:
             bids_root=config.get("bids_root"),
             max_subjects=config.get("max_subjects"),
             brainweb_shape=tuple(config.get("brainweb_shape", catalog.BRAINWEB_MODEL_SHAPE)),
-            downloads=DOWNLOADS,
         log:
             log("acquire"),
         benchmark:

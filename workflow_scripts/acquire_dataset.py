@@ -7,7 +7,8 @@ from medsynth.workflow import logged
 
 with logged(snakemake) as log:
     p = snakemake.params
-    out, downloads, name = Path(snakemake.output[0]), Path(p.downloads), p.dataset.name
+    out, name = Path(snakemake.output[0]), p.dataset.name
+    downloads = Path(snakemake.input[0]).parent if snakemake.input else None
     if name == "ixi":
         subjects = ixi.convert(downloads, out, p.max_subjects)
     elif name == "synthrad2023":
