@@ -3,6 +3,7 @@
 acquire -> preprocess -> derive task inputs -> split -> train -> infer -> evaluate -> report
 """
 
+import re
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
@@ -40,5 +41,5 @@ check_config()
 
 rule all:
     input:
-        final_outputs(),
+        lambda w: final_outputs(),
     default_target: True

@@ -34,7 +34,10 @@ def cmd_make_phantom(args) -> None:
 
 
 def cmd_validate(args) -> None:
-    _load_config(args.config)
+    from medsynth.data import catalog
+
+    config = _load_config(args.config)
+    catalog.check_tasks(config, catalog.dataset(config))
     print(f"{args.config}: valid")
 
 

@@ -69,7 +69,9 @@ def derive_subject(cond: Condition, subject: str, raw_root, preproc_root, out_di
     save("target", target)
     save("mask", mask, dtype=np.uint8)
     save("brainmask", on_grid(preproc_path(preproc_root, subject, "brain_mask"), 0), dtype=np.uint8)
-    save("dseg", on_grid(anat_path(raw_root, subject, "dseg"), 0), dtype=np.uint8)
+    labels = anat_path(raw_root, subject, "dseg")
+    if labels.exists():  # ground truth where the dataset has it; Dice falls back otherwise
+        save("dseg", on_grid(labels, 0), dtype=np.uint8)
 
 
 def derive_task_inputs(cond: Condition, subjects: list[str], raw_root, preproc_root,

@@ -24,3 +24,11 @@ def logged(snakemake) -> Iterator[logging.Logger]:
         except BaseException:
             logger.exception("rule %s failed", snakemake.rule)
             raise
+
+
+def dataset_root(path: str | Path) -> Path:
+    """The root of a BIDS-like dataset from one of its files
+    (``<root>/sub-<id>/anat/<file>``), or the path itself when it is the root
+    (a real dataset's converted folder is one checkpoint output)."""
+    path = Path(path)
+    return path if path.is_dir() else path.parents[2]

@@ -1,11 +1,13 @@
 # Path helpers and run-wide values. Parse-time work stays cheap: every Slurm
 # job parses the Snakefile again.
 
+import dataclasses
+import functools
 import os
 
 import medsynth.config as msconfig
 from medsynth import methods as registry
-from medsynth.data import phantom_subject_ids
+from medsynth.data import catalog, phantom_subject_ids
 from medsynth.split import split_subjects
 from medsynth.tasks import (
     ALL_LEVELS,
@@ -17,10 +19,11 @@ from medsynth.tasks import (
 
 PRESET = msconfig.preset(config)
 R = f"{config['results']}/{config['dataset']}"
-SUBJECTS = phantom_subject_ids(PRESET["phantom"]["n_subjects"])
-# The split rule writes this same split to split.tsv; computing it here lets
-# the DAG name the test subjects without waiting for that file.
-SPLIT = split_subjects(SUBJECTS, config["seed"], PRESET["split"]["val"], PRESET["split"]["test"])
+DATASET = catalog.dataset(config)
+# Real datasets are resampled onto grids of this voxel size (the phantom is
+# generated at it).
+VOXEL_MM = config.get("voxel_mm", PRESET["phantom"]["voxel_mm"])
+DOWNLOADS = f"{config.get('downloads', 'downloads')}/{DATASET.name}"
 CONDITIONS = msconfig.task_conditions(config)
 OUTSIDE_METHODS = {}
 # Pseudo-methods written by rules of this workflow rather than by a method.
@@ -41,12 +44,41 @@ def register_outside_method(name, tasks):
 
 
 def check_config():
-    """Schema validation has run; now check methods against registry and rule files."""
+    """Schema validation has run; now check methods against registry and rule
+    files, and tasks against what the dataset holds."""
     msconfig.validate(config, {**OUTSIDE_METHODS, **WORKFLOW_METHODS})
+    catalog.check_tasks(config, DATASET)
+
+
+def subjects():
+    """The dataset's subjects: the phantom's are known now, a real dataset's
+    once its acquisition checkpoint has run (until then Snakemake re-plans)."""
+    if DATASET.is_phantom:
+        return phantom_subject_ids(PRESET["phantom"]["n_subjects"])
+    return catalog.read_participants(checkpoints.acquire_dataset.get().output[0])
+
+
+@functools.cache
+def _split(subject_ids):
+    return split_subjects(list(subject_ids), config["seed"], PRESET["split"]["val"],
+                          PRESET["split"]["test"])
+
+
+def split():
+    """The split rule writes this same split to split.tsv; computing it here lets
+    the DAG name the test subjects without waiting for that file."""
+    return _split(tuple(subjects()))
+
+
+def test_subjects():
+    return split()["test"]
 
 
 def condition_of(wildcards):
-    return parse_condition(wildcards.task, wildcards.condition, config["tasks"][wildcards.task])
+    cond = parse_condition(wildcards.task, wildcards.condition, config["tasks"][wildcards.task])
+    if DATASET.sites == (None,):  # one acquisition per subject: no acq entity in file names
+        return dataclasses.replace(cond, source_site=None, target_site=None)
+    return cond
 
 
 def evaluated_methods(task):
@@ -124,20 +156,32 @@ def model_dirs():
         self_supervised_model_dir(t, c, m, s)
         for t, c, m in configured
         if is_self_supervised(m)
-        for s in SPLIT["test"]
+        for s in test_subjects()
     ]
 
 
 # Acquire and preprocess
 
 RAW = f"{R}/rawdata"
-MR_CONTRASTS = ["T1w", "T2w", "PDw"]
+
+
+def _acq(site):
+    return "" if site is None else f"_acq-{site}"
 
 
 def raw_files(subject="{subject}"):
+    """The phantom's generated files of one subject."""
     anat = f"{RAW}/sub-{subject}/anat/sub-{subject}"
-    mr = [f"{anat}_acq-{site}_{c}.nii.gz" for site in ("A", "B") for c in MR_CONTRASTS]
+    mr = [f"{anat}{_acq(site)}_{c}.nii.gz" for site in DATASET.sites for c in DATASET.contrasts]
     return mr + [f"{anat}_CT.nii.gz", f"{anat}_dseg.nii.gz"]
+
+
+def raw_input(subject="{subject}"):
+    """A subject's raw files: the phantom's own files, or a real dataset's
+    converted folder (one checkpoint output holding every subject)."""
+    if DATASET.is_phantom:
+        return raw_files(subject)
+    return checkpoints.acquire_dataset.get().output[0]
 
 
 PREPROC = f"{R}/preproc"
@@ -145,9 +189,12 @@ PREPROC = f"{R}/preproc"
 
 def preproc_files(subject="{subject}"):
     anat = f"{PREPROC}/sub-{subject}/anat/sub-{subject}"
-    images = [f"{anat}_acq-{s}_desc-preproc_{c}.nii.gz" for s in ("A", "B") for c in MR_CONTRASTS]
-    masks = [f"{anat}_acq-{s}_desc-head_mask.nii.gz" for s in ("A", "B")]
-    return images + masks + [f"{anat}_desc-brain_mask.nii.gz"]
+    images = [f"{anat}{_acq(s)}_desc-preproc_{c}.nii.gz" for s in DATASET.sites
+              for c in DATASET.contrasts]
+    masks = [f"{anat}{_acq(s)}_desc-head_mask.nii.gz" for s in DATASET.sites]
+    transforms = [f"{anat}_from-{c}_to-{DATASET.contrasts[0]}_mode-image_xfm.mat"
+                  for c in DATASET.contrasts[1:] if DATASET.registered]
+    return images + masks + [f"{anat}_desc-brain_mask.nii.gz"] + transforms
 
 
 # Infer
@@ -195,7 +242,8 @@ def example_paths():
 
 def final_outputs():
     return (
-        [f"{REPORT}/metrics.tsv", f"{R}/provenance.json", f"{RAW}/dataset_description.json"]
+        [f"{REPORT}/metrics.tsv", f"{R}/provenance.json",
+         f"{RAW}/dataset_description.json" if DATASET.is_phantom else RAW]
         + expand(f"{REPORT}/tables/{{stem}}.{{ext}}", stem=table_stems(), ext=["md", "csv", "tex"])
         + expand(f"{REPORT}/figures/{{name}}.png", name=figure_names())
         + example_paths()

@@ -7,12 +7,12 @@ localrules:
 
 rule derive_task_inputs:
     input:
-        preproc=[preproc_files(s) for s in SUBJECTS],
-        raw=[raw_files(s) for s in SUBJECTS],
+        preproc=lambda w: [f for s in subjects() for f in preproc_files(s)],
+        raw=lambda w: [f for s in subjects() for f in raw_input(s)] if DATASET.is_phantom else [raw_input()],
     output:
         directory(f"{task_dir()}/inputs"),
     params:
-        subjects=SUBJECTS,
+        subjects=lambda w: subjects(),
         condition=condition_of,
         seed=config["seed"],
     log:
@@ -26,10 +26,12 @@ rule derive_task_inputs:
 
 
 rule split_subjects:
+    input:
+        lambda w: [] if DATASET.is_phantom else raw_input(),
     output:
         f"{R}/split.tsv",
     params:
-        subjects=SUBJECTS,
+        subjects=lambda w: subjects(),
         seed=config["seed"],
         n_val=PRESET["split"]["val"],
         n_test=PRESET["split"]["test"],

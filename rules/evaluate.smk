@@ -4,13 +4,13 @@
 rule evaluate:
     input:
         inputs=inputs_dir,
-        preds=lambda w: [pred_path(w.task, w.condition, w.method, s) for s in SPLIT["test"]],
+        preds=lambda w: [pred_path(w.task, w.condition, w.method, s) for s in test_subjects()],
     output:
         f"{task_dir()}/{{method}}/eval/metrics.tsv",
     params:
         condition=condition_of,
         dataset=config["dataset"],
-        subjects=SPLIT["test"],
+        subjects=lambda w: test_subjects(),
     log:
         log("evaluate/{task}_{condition}_{method}"),
     benchmark:

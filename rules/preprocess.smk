@@ -1,10 +1,14 @@
-# Preprocess: head masks, N4 and normalisation of every MR image of a subject.
+# Preprocess: head masks, N4 and normalisation of every MR image of a subject;
+# for a real dataset first every contrast onto one reference grid (registered).
 
 rule preprocess_subject:
     input:
-        raw_files(),
+        lambda w: raw_input(w.subject),
     output:
         preproc_files(),
+    params:
+        dataset=DATASET,
+        voxel_mm=VOXEL_MM,
     log:
         log("preprocess/sub-{subject}"),
     benchmark:

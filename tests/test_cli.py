@@ -26,3 +26,12 @@ def test_make_phantom_writes_a_bids_like_cohort(tmp_path):
         assert (anat / f"sub-{subject}_acq-A_T1w.nii.gz").exists()
         assert (anat / f"sub-{subject}_CT.nii.gz").exists()
     assert (tmp_path / "dataset_description.json").exists()
+
+
+def test_validate_config_names_a_task_the_dataset_cannot_serve(tmp_path, capsys):
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["dataset"] = "ixi"
+    path = tmp_path / "ixi.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["validate-config", str(path)]) == 2
+    assert "tasks.mr_to_ct: dataset 'ixi' cannot run task 'mr_to_ct'" in capsys.readouterr().err

@@ -1,12 +1,14 @@
-"""Rule preprocess_subject: head masks, N4 and normalisation of one subject."""
+"""Rule preprocess_subject: head masks, N4 and normalisation of one subject
+(a real dataset's contrasts first onto one reference grid)."""
 
-from pathlib import Path
-
-from medsynth.preprocess.pipeline import preprocess_subject
-from medsynth.workflow import logged
+from medsynth.preprocess.pipeline import preprocess_onto_grid, preprocess_subject
+from medsynth.workflow import dataset_root, logged
 
 with logged(snakemake) as log:
-    # Dataset roots from the BIDS-like paths: <root>/sub-<id>/anat/<file>.
-    raw_root, preproc_root = Path(snakemake.input[0]).parents[2], Path(snakemake.output[0]).parents[2]
-    written = preprocess_subject(raw_root, snakemake.wildcards.subject, preproc_root)
-    log.info("wrote %s", ", ".join(str(p) for p in written))
+    p, subject = snakemake.params, snakemake.wildcards.subject
+    raw_root, preproc_root = dataset_root(snakemake.input[0]), dataset_root(snakemake.output[0])
+    if p.dataset.is_phantom:
+        written = preprocess_subject(raw_root, subject, preproc_root)
+    else:
+        written = preprocess_onto_grid(raw_root, subject, preproc_root, p.dataset, p.voxel_mm)
+    log.info("wrote %s", ", ".join(str(path) for path in written))

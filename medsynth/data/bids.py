@@ -9,9 +9,12 @@ tissue labels ``_dseg`` as BIDS derivatives do.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
+
+from medsynth import io
 
 _LABEL = re.compile(r"[A-Za-z0-9]+")
 _SUFFIX = re.compile(r"[A-Za-z0-9_-]+")
@@ -32,3 +35,21 @@ def anat_path(root: str | os.PathLike, subject: str, suffix: str,
         raise ValueError(f"suffix {suffix!r} must be letters, digits, '-' and '_'")
     acq_part = "" if acq is None else f"_acq-{acq}"
     return Path(root) / f"sub-{subject}" / "anat" / f"sub-{subject}{acq_part}_{suffix}.nii.gz"
+
+
+def write_dataset_files(root: str | os.PathLike, description: dict, participants: list[dict],
+                        labels: dict[int, str] | None = None) -> None:
+    """dataset_description.json, participants.tsv and (with labels) dseg.tsv of a
+    converted dataset, each written atomically."""
+    root = Path(root)
+    with io.atomic_path(root / "dataset_description.json") as tmp:
+        tmp.write_text(json.dumps({"BIDSVersion": "1.9.0", "DatasetType": "raw", **description},
+                                  indent=2) + "\n")
+    columns = list(participants[0])
+    lines = ["\t".join(columns)] + ["\t".join(str(row[c]) for c in columns) for row in participants]
+    with io.atomic_path(root / "participants.tsv") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    if labels is not None:
+        with io.atomic_path(root / "dseg.tsv") as tmp:
+            tmp.write_text("\n".join(["index\tname"] + [f"{i}\t{n}" for i, n in labels.items()])
+                           + "\n")

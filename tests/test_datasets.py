@@ -1,0 +1,243 @@
+"""Dataset adapters: each format converted into the BIDS-like layout, the
+config errors for tasks a dataset cannot serve, and the whole workflow run on
+served mirrors of IXI, SynthRAD2023 and BrainWeb."""
+
+import hashlib
+import shutil
+import tarfile
+from io import BytesIO
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from mirror_server import serve
+from mirrors import (
+    BRAINWEB_SHAPE,
+    IXI_SCANS,
+    IXI_T1_SHAPE,
+    ixi_phantom_image,
+    make_brainweb_mirror,
+    make_ixi_mirror,
+    make_synthrad_zip,
+)
+from workflow_run import snakemake
+
+from medsynth import io
+from medsynth.config import ConfigError
+from medsynth.data import bids_folder, brainweb, catalog, ixi, synthrad2023
+from medsynth.data.bids import anat_path
+from medsynth.data.download import fetch
+from medsynth.preprocess.resample import resample_to_grid
+from medsynth.split import read_split, split_subjects
+
+
+@pytest.fixture(scope="module")
+def ixi_mirror(tmp_path_factory):
+    return make_ixi_mirror(tmp_path_factory.mktemp("ixi"))
+
+
+@pytest.fixture(scope="module")
+def synthrad_mirror(tmp_path_factory):
+    return make_synthrad_zip(tmp_path_factory.mktemp("synthrad") / "records" / "Task1.zip").parent
+
+
+@pytest.fixture(scope="module")
+def brainweb_mirror(tmp_path_factory):
+    return make_brainweb_mirror(tmp_path_factory.mktemp("brainweb"))
+
+
+def test_ixi_archives_convert_to_the_layout_with_sites(ixi_mirror, tmp_path):
+    subjects = ixi.convert(ixi_mirror, tmp_path / "raw")
+    assert subjects == sorted(scan.split("-")[0] for scan in IXI_SCANS)  # IXI016 lacks PD
+    t1 = nib.load(anat_path(tmp_path / "raw", "IXI002", "T1w"))
+    assert t1.shape == IXI_T1_SHAPE and nib.aff2axcodes(t1.affine) == ("P", "I", "R")
+    assert nib.aff2axcodes(nib.load(anat_path(tmp_path / "raw", "IXI002", "T2w")).affine)[2] == "S"
+    participants = pd.read_csv(tmp_path / "raw" / "participants.tsv", sep="\t")
+    assert participants.set_index("participant_id").loc["sub-IXI012", "field_strength_T"] == 3.0
+    assert (tmp_path / "raw" / "sourcedata" / "IXI.xls").exists()
+    assert ixi.convert(ixi_mirror, tmp_path / "two", max_subjects=2) == subjects[:2]
+
+
+def test_broken_ixi_file_is_named_and_nothing_is_written(ixi_mirror, tmp_path):
+    broken = tmp_path / "mirror"
+    broken.mkdir()
+    shutil.copy(ixi_mirror / "IXI.xls", broken)
+    for modality in ("T1", "T2", "PD"):
+        shutil.copy(ixi_mirror / f"IXI-{modality}.tar", broken)
+        with tarfile.open(broken / f"IXI-{modality}.tar", "a") as tf:
+            info = tarfile.TarInfo(f"IXI099-Guys-0999-{modality}.nii.gz")
+            info.size = 4
+            tf.addfile(info, BytesIO(b"junk"))
+    with pytest.raises(io.InputError, match=r"IXI099-Guys-0999-T1\.nii\.gz: cannot be read as NIfTI"):
+        ixi.convert(broken, tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_synthrad_zip_converts_brain_patients_on_one_grid(synthrad_mirror, tmp_path):
+    subjects = synthrad2023.convert(synthrad_mirror / "Task1.zip", tmp_path / "raw")
+    assert subjects == ["1BA001", "1BA004", "1BB002", "1BC003"]  # the pelvis patient is not taken
+    raw = tmp_path / "raw"
+    ct = nib.load(anat_path(raw, "1BA001", "CT"))
+    assert io.same_grid(ct, nib.load(anat_path(raw, "1BA001", "T1w")))
+    assert np.asarray(ct.dataobj).min() >= -1024
+    assert nib.load(anat_path(raw, "1BA001", "desc-head_mask")).get_fdata().max() == 1
+    assert pd.read_csv(raw / "participants.tsv", sep="\t").centre.tolist() == ["A", "A", "B", "C"]
+
+
+def test_brainweb_raw_volumes_become_simulated_contrasts_with_labels(brainweb_mirror, tmp_path):
+    url_base = "cgi/brainweb1"
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    for remote in catalog.brainweb_remotes("http://unused/" + url_base, 1):
+        alias = remote.name.removesuffix(".rawsh.gz")
+        shutil.copyfile(brainweb_mirror / url_base / alias, downloads / remote.name)
+    assert brainweb.convert(downloads, tmp_path / "raw", 1, shape=BRAINWEB_SHAPE) == ["04"]
+    raw = tmp_path / "raw"
+    labels, affine = io.load_array(anat_path(raw, "04", "dseg"))
+    t1, _ = io.load_array(anat_path(raw, "04", "T1w"))
+    t2, _ = io.load_array(anat_path(raw, "04", "T2w"))
+    assert labels.shape == BRAINWEB_SHAPE and set(np.unique(labels)) >= {0, 1, 2, 3}
+    np.testing.assert_allclose(io.voxel_sizes(affine), np.array([181, 217, 181]) / BRAINWEB_SHAPE)
+    # 1.5 T contrast: WM brighter than GM on T1w, CSF brightest on T2w
+    wm, gm, csf = (labels == 3), (labels == 2), (labels == 1)
+    assert t1[wm].mean() > t1[gm].mean() > t1[csf].mean()
+    assert t2[csf].mean() > t2[gm].mean() > t2[wm].mean()
+
+
+def test_brainweb_truncated_volume_is_named(brainweb_mirror, tmp_path):
+    bad = tmp_path / "subject04_csf.rawsh.gz"
+    bad.write_bytes((brainweb_mirror / "cgi" / "brainweb1" / "subject04_csf").read_bytes()[:100])
+    with pytest.raises(io.InputError, match="subject04_csf.rawsh.gz: not a complete gzip file"):
+        brainweb.read_raw(bad, BRAINWEB_SHAPE)
+
+
+def test_bids_folder_is_only_read(tmp_path, ixi_mirror):
+    user = tmp_path / "user_bids"
+    ixi.convert(ixi_mirror, user)  # any BIDS folder will do
+    (user / "sub-IXI002" / "anat" / "sub-IXI002_T2w.nii.gz").unlink()  # lacks T2w: skipped
+    before = {p: p.stat().st_mtime_ns for p in user.rglob("*")}
+    subjects = bids_folder.convert(user, tmp_path / "raw", ("T1w", "T2w"))
+    assert subjects == ["IXI012", "IXI013", "IXI035"]
+    assert {p: p.stat().st_mtime_ns for p in user.rglob("*")} == before
+    assert anat_path(tmp_path / "raw", "IXI012", "T2w").exists()
+    with pytest.raises(io.InputError, match="inside the user's BIDS folder"):
+        bids_folder.convert(user, user / "derivatives" / "raw", ("T1w",))
+
+
+@pytest.mark.parametrize("dataset, task, reason", [
+    ("ixi", "mr_to_ct", "it has no CT"),
+    ("ixi", "harmonize", "no subject scanned at two sites"),
+    ("synthrad2023", "t1_to_t2", "no paired T1w and T2w"),
+    ("brainweb", "mr_to_ct", "it has no CT"),
+])
+def test_tasks_a_dataset_cannot_serve_are_config_errors(dataset, task, reason):
+    config = {"dataset": dataset, "tasks": {task: {"methods": ["none"], "contrasts": ["T1w"]}}}
+    with pytest.raises(ConfigError, match=rf"tasks\.{task}: dataset '{dataset}' cannot run .*{reason}"):
+        catalog.check_tasks(config, catalog.dataset(config))
+
+
+def test_checksum_override_must_name_a_file_of_the_dataset():
+    config = {"dataset": "ixi", "tasks": {}, "checksums": {"IXI-T3.tar": "0" * 32}}
+    with pytest.raises(ConfigError, match="checksums: 'IXI-T3.tar' is not a file of dataset 'ixi'"):
+        catalog.dataset(config)
+
+
+def test_published_ixi_checksum_rejects_another_archive(ixi_mirror, tmp_path):
+    with serve(ixi_mirror) as (url, _):
+        remote = catalog.dataset({"dataset": "ixi", "ixi_url": url, "tasks": {}}).remotes[0]
+        with pytest.raises(Exception, match=r"IXI-T1\.tar\.part: MD5 .* differs from the published"):
+            fetch(remote, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def _md5s(folder, pattern):
+    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.glob(pattern)}
+
+
+def _run(tmp_path, config):
+    config = {"preset": "smoke", "seed": 3, "downloads": str(tmp_path / "downloads"), **config}
+    result = snakemake(tmp_path, config=config)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    results = tmp_path / "results" / config["dataset"]
+    metrics = pd.read_csv(results / "report" / "metrics.tsv", sep="\t", dtype={"subject": str})
+    split = split_subjects(catalog.read_participants(results / "rawdata"), 3, 1, 1)
+    if (results / "split.tsv").exists():  # written where a method trains
+        assert read_split(results / "split.tsv") == split
+    assert sorted(metrics.subject.unique()) == split["test"]
+    return results, metrics, config
+
+
+@pytest.mark.slow
+def test_t1_to_t2_on_a_served_ixi_mirror(ixi_mirror, tmp_path):
+    with serve(ixi_mirror) as (url, _):
+        config = {"dataset": "ixi", "ixi_url": url, "checksums": _md5s(ixi_mirror, "IXI-*.tar"),
+                  "tasks": {"t1_to_t2": {"methods": ["none", "unet"]}}}
+        results, metrics, config = _run(tmp_path, config)
+    assert set(metrics.method) == {"none", "unet"}
+    assert np.isfinite(metrics[["mae", "psnr", "ssim"]].to_numpy()).all()
+    anat = results / "preproc" / "sub-IXI002" / "anat"
+    assert (anat / "sub-IXI002_from-T2w_to-T1w_mode-image_xfm.mat").exists()
+    t1, affine = io.load_array(anat / "sub-IXI002_desc-preproc_T1w.nii.gz")
+    t2, t2_affine = io.load_array(anat / "sub-IXI002_desc-preproc_T2w.nii.gz")
+    assert io.same_grid((t1.shape, affine), (t2.shape, t2_affine))
+    assert nib.aff2axcodes(affine) == ("R", "A", "S")
+    head = io.load_array(anat / "sub-IXI002_desc-head_mask.nii.gz")[0] > 0
+    # registered: the T2w matches the phantom's T2w before the simulated head movement,
+    # where the T2w placed by its header alone does not
+    truth = resample_to_grid(*io.load_array(ixi_phantom_image(ixi_mirror, 0, "T2w")), t2.shape, affine)
+    raw = io.load_array(results / "rawdata" / "sub-IXI002" / "anat" / "sub-IXI002_T2w.nii.gz")
+    unregistered = resample_to_grid(*raw, t2.shape, affine)
+    assert np.corrcoef(truth[head], t2[head])[0, 1] > 0.9
+    assert np.corrcoef(truth[head], unregistered[head])[0, 1] < 0.8
+    # re-runnable: nothing to do, nothing downloaded again (the mirror is gone)
+    dry = snakemake(tmp_path, "-n", config=config)
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+
+
+@pytest.mark.slow
+def test_mr_to_ct_on_a_served_synthrad_mirror(synthrad_mirror, tmp_path):
+    with serve(synthrad_mirror) as (url, _):
+        _, metrics, _ = _run(tmp_path, {
+            "dataset": "synthrad2023", "synthrad2023_url": f"{url}/Task1.zip",
+            "tasks": {"mr_to_ct": {"methods": ["bulk_density", "unet"]}}})
+    assert set(metrics.method) == {"bulk_density", "unet"}
+    assert metrics.dice_bone.notna().all() and (metrics.mae > 0).all()
+
+
+@pytest.mark.slow
+def test_denoise_and_superres_on_a_served_brainweb_mirror(brainweb_mirror, tmp_path):
+    with serve(brainweb_mirror) as (url, _):
+        _, metrics, _ = _run(tmp_path, {
+            "dataset": "brainweb", "brainweb_url": f"{url}/cgi/brainweb1",
+            "brainweb_shape": list(BRAINWEB_SHAPE), "max_subjects": 3,
+            "tasks": {"denoise": {"noise_levels": [5], "methods": ["none", "nlm"]},
+                      "superres": {"thicknesses_mm": [8], "methods": ["bspline"]}}})
+    assert set(metrics.task) == {"denoise", "superres"}
+    assert metrics.loc[metrics.method != "reference", "dice_mean"].notna().all()
+
+
+def test_workflow_refuses_a_task_the_dataset_cannot_serve_before_downloading(tmp_path):
+    config = {"dataset": "ixi", "preset": "smoke", "downloads": str(tmp_path / "downloads"),
+              "tasks": {"mr_to_ct": {"methods": ["bulk_density"]}}}
+    result = snakemake(tmp_path, "-n", config=config)
+    assert result.returncode != 0
+    assert "tasks.mr_to_ct: dataset 'ixi' cannot run task 'mr_to_ct': it has no CT" in (
+        result.stdout + result.stderr)
+    assert not (tmp_path / "downloads").exists() and not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("name", ["ixi", "synthrad2023", "brainweb", "bids"])
+def test_example_configs_are_valid_for_their_dataset(name):
+    import yaml
+    from workflow_run import ROOT
+
+    from medsynth.config import validate
+
+    config = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
+    validate(config)
+    assert config["dataset"] == name
+    catalog.check_tasks(config, catalog.dataset(config))
