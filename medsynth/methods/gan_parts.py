@@ -13,7 +13,6 @@ discriminator objective halved "to slow down the rate at which D learns"
 from __future__ import annotations
 
 import torch
-from monai.networks.nets import PatchDiscriminator
 from torch import nn
 
 NORMS = {"batch": "BATCH", "instance": "INSTANCE"}
@@ -32,6 +31,8 @@ class PatchGAN(nn.Module):
     def __init__(self, in_channels: int, width: int = 64, n_layers: int = 3,
                  norm: str = "batch"):
         super().__init__()
+        from monai.networks.nets import PatchDiscriminator  # ~3.5 s: only where D is built
+
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {sorted(NORMS)}, got {norm!r}")
         self.net = PatchDiscriminator(spatial_dims=2, channels=width, in_channels=in_channels,
