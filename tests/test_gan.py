@@ -8,6 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from model_weights import assert_same_weights, weights
 from paired_inputs import AFFINE, write_inputs
 
 from medsynth import steps, train
@@ -218,11 +219,7 @@ def test_resumed_training_ends_bit_identical(arrays, tmp_path, method):
     run(tmp_path / "straight")
     run(tmp_path / "killed", stop_after=5)  # last checkpoint at iteration 4
     run(tmp_path / "killed")
-    straight, resumed = (torch.load(tmp_path / d / train.MODEL, weights_only=True)
-                         for d in ("straight", "killed"))
-    for net in straight:
-        for key in straight[net]:
-            assert torch.equal(straight[net][key], resumed[net][key]), (net, key)
+    assert_same_weights(weights(tmp_path / "straight"), weights(tmp_path / "killed"))
 
 
 @pytest.mark.parametrize("method", ["pix2pix", "cyclegan"])

@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from model_weights import assert_same_weights, weights
 from paired_inputs import AFFINE, smooth_field
 
 from medsynth import io, steps, train
@@ -163,11 +164,7 @@ def test_resumed_training_ends_bit_identical(arrays, tmp_path):
     run(tmp_path / "straight")
     run(tmp_path / "killed", stop_after=5)  # last checkpoint at iteration 4
     run(tmp_path / "killed")
-    straight, resumed = (torch.load(tmp_path / d / train.MODEL, weights_only=True)
-                         for d in ("straight", "killed"))
-    for net in straight:
-        for key in straight[net]:
-            assert torch.equal(straight[net][key], resumed[net][key]), (net, key)
+    assert_same_weights(weights(tmp_path / "straight"), weights(tmp_path / "killed"))
 
 
 def test_without_weights_the_perceptual_term_is_left_out_and_recorded(arrays, tmp_path):

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from model_weights import assert_same_weights, weights
 from torch import nn
 
 from medsynth import train
@@ -63,18 +64,6 @@ def run(model_dir, seed=0, lr=1e-2, **kwargs):
     options.update(kwargs)
     train.run_training(lambda runtime: ToyGAN(runtime, lr), model_dir=model_dir,
                        params={"lr": lr}, seed=seed, threads=1, **options)
-
-
-def weights(model_dir):
-    return torch.load(model_dir / train.MODEL, weights_only=True)
-
-
-def assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for net in a:
-        assert a[net].keys() == b[net].keys()
-        for key in a[net]:
-            assert torch.equal(a[net][key], b[net][key]), (net, key)
 
 
 def losses(model_dir):
