@@ -58,16 +58,26 @@ def subjects():
     return catalog.read_participants(checkpoints.acquire_dataset.get().output[0])
 
 
+def split_strata():
+    """Each subject's acquisition site where the dataset has several (IXI's
+    scanners, SynthRAD's centres), so that the split can balance them."""
+    if DATASET.stratify_by is None:
+        return None
+    raw_root = checkpoints.acquire_dataset.get().output[0]
+    return catalog.read_participant_column(raw_root, DATASET.stratify_by)
+
+
 @functools.cache
-def _split(subject_ids):
+def _split(subject_ids, strata):
     return split_subjects(list(subject_ids), config["seed"], PRESET["split"]["val"],
-                          PRESET["split"]["test"])
+                          PRESET["split"]["test"], dict(strata) if strata else None)
 
 
 def split():
     """The split rule writes this same split to split.tsv; computing it here lets
     the DAG name the test subjects without waiting for that file."""
-    return _split(tuple(subjects()))
+    strata = split_strata()
+    return _split(tuple(subjects()), tuple(sorted(strata.items())) if strata else None)
 
 
 def test_subjects():

@@ -32,6 +32,7 @@ rule split_subjects:
         f"{R}/split.tsv",
     params:
         subjects=lambda w: subjects(),
+        strata=lambda w: split_strata(),
         seed=config["seed"],
         n_val=PRESET["split"]["val"],
         n_test=PRESET["split"]["test"],

@@ -164,7 +164,9 @@ def _run(tmp_path, config):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     results = tmp_path / "results" / config["dataset"]
     metrics = pd.read_csv(results / "report" / "metrics.tsv", sep="\t", dtype={"subject": str})
-    split = split_subjects(catalog.read_participants(results / "rawdata"), 3, 1, 1)
+    stratify_by = catalog.dataset(config).stratify_by  # IXI's sites, SynthRAD's centres
+    strata = catalog.read_participant_column(results / "rawdata", stratify_by) if stratify_by else None
+    split = split_subjects(catalog.read_participants(results / "rawdata"), 3, 1, 1, strata)
     if (results / "split.tsv").exists():  # written where a method trains
         assert read_split(results / "split.tsv") == split
     assert sorted(metrics.subject.unique()) == split["test"]

@@ -5,6 +5,6 @@ from medsynth.workflow import logged
 
 with logged(snakemake) as log:
     p = snakemake.params
-    split = split_subjects(p.subjects, p.seed, p.n_val, p.n_test)
+    split = split_subjects(p.subjects, p.seed, p.n_val, p.n_test, p.strata)
     write_split(split, snakemake.output[0])
     log.info("split: %s", {name: len(s) for name, s in split.items()})

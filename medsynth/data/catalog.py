@@ -35,6 +35,9 @@ class Dataset:
     has_labels: bool = False  # ground-truth tissue labels (_dseg)
     has_head_mask: bool = False  # a head mask shipped with the data (SynthRAD's)
     registered: bool = False  # contrasts on different grids: rigid registration needed
+    # participants.tsv column naming each subject's acquisition site: the split is
+    # stratified by it (None: one site, or sites the split need not balance)
+    stratify_by: str | None = None
     remotes: tuple[Remote, ...] = field(default=())
 
     @property
@@ -100,11 +103,12 @@ def _dataset(config: dict) -> Dataset:
     if name == "phantom":
         return Dataset("phantom", ("A", "B"), ("T1w", "T2w", "PDw"), has_ct=True, has_labels=True)
     if name == "ixi":
-        return Dataset("ixi", (None,), ("T1w", "T2w", "PDw"), registered=True,
+        return Dataset("ixi", (None,), ("T1w", "T2w", "PDw"), registered=True, stratify_by="site",
                        remotes=ixi_remotes(config.get("ixi_url", IXI_URL)))
     if name == "synthrad2023":
         url = config.get("synthrad2023_url", SYNTHRAD2023_URL)
         return Dataset("synthrad2023", (None,), ("T1w",), has_ct=True, has_head_mask=True,
+                       stratify_by="centre",
                        remotes=(Remote(url, "SynthRAD2023_Task1.zip"),))
     if name == "brainweb":
         return Dataset("brainweb", (None,), ("T1w", "T2w", "PDw"), has_labels=True,
@@ -141,10 +145,27 @@ def check_tasks(config: dict, ds: Dataset) -> None:
         raise ConfigError("; ".join(problems))
 
 
+def _participant_rows(raw_root: str | Path) -> tuple[Path, list[str], list[list[str]]]:
+    path = Path(raw_root) / "participants.tsv"
+    rows = [row.split("\t") for row in path.read_text().splitlines() if row.strip()]
+    if not rows or rows[0][0] != "participant_id":
+        raise ValueError(f"{path}: not a participants file (first column participant_id expected)")
+    return path, rows[0], rows[1:]
+
+
 def read_participants(raw_root: str | Path) -> list[str]:
     """Subject labels of a converted dataset, from its participants.tsv."""
-    path = Path(raw_root) / "participants.tsv"
-    rows = path.read_text().splitlines()
-    if not rows or rows[0].split("\t")[0] != "participant_id":
-        raise ValueError(f"{path}: not a participants file (first column participant_id expected)")
-    return [row.split("\t")[0].removeprefix("sub-") for row in rows[1:] if row.strip()]
+    _, _, rows = _participant_rows(raw_root)
+    return [row[0].removeprefix("sub-") for row in rows]
+
+
+def read_participant_column(raw_root: str | Path, column: str) -> dict[str, str]:
+    """One participants.tsv column by subject label (e.g. each subject's site)."""
+    path, header, rows = _participant_rows(raw_root)
+    if column not in header:
+        raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(header)})")
+    index = header.index(column)
+    short = [row[0] for row in rows if len(row) <= index or not row[index]]
+    if short:
+        raise ValueError(f"{path}: no {column!r} for {', '.join(short)}")
+    return {row[0].removeprefix("sub-"): row[index] for row in rows}
