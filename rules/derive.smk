@@ -31,11 +31,8 @@ rule split_subjects:
     output:
         f"{R}/split.tsv",
     params:
-        subjects=lambda w: subjects(),
-        strata=lambda w: split_strata(),
-        seed=config["seed"],
-        n_val=PRESET["split"]["val"],
-        n_test=PRESET["split"]["test"],
+        # the split the DAG was planned with (common.smk), written as it is
+        split=lambda w: split(),
     log:
         log("split"),
     benchmark:
