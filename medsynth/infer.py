@@ -1,7 +1,12 @@
 """Inference on whole volumes: a 2D network over the axial slices of a volume
-(:func:`predict_slices`), or a fully convolutional 3D network over the volume
-in slabs (:func:`predict_volume`), the result reassembled on the volume's own
-grid.
+(:func:`predict_slices`), a fully convolutional 3D network over the volume
+in slabs (:func:`predict_volume`), or a 3D network that maps a patch to its
+smaller centre over overlapping tiles (:func:`predict_tiles`), the result
+reassembled on the volume's own grid.
+
+MONAI's sliding-window inferer assumes an output window as large as its
+input window (or a fixed zoom of it); a network that returns only the centre
+of its input does not fit it, hence :func:`predict_tiles`.
 
 A network with ``d`` poolings needs sides divisible by ``2**d``; volumes are
 not (a 2 mm head is 99 x 117 voxels in-plane). Each slice is therefore padded
@@ -105,3 +110,61 @@ def predict_volume(net: nn.Module, source: np.ndarray, device: torch.device, hal
     finally:
         net.train(was_training)
     return out
+
+
+def tile_starts(size: int, tile: int, step: int) -> list[int]:
+    """Start indices of `tile`-long windows every `step` along an axis of
+    `size` (at least `tile`), the last one flush with the end."""
+    if tile < 1 or step < 1 or size < tile:
+        raise ValueError(f"cannot tile an axis of {size} with windows of {tile} every {step}")
+    starts = list(range(0, size - tile + 1, step))
+    if starts[-1] != size - tile:
+        starts.append(size - tile)
+    return starts
+
+
+def predict_tiles(net: nn.Module, source: np.ndarray, device: torch.device, tile, margin: int,
+                  step, batch_size: int = 8) -> np.ndarray:
+    """Apply a 3D network without padding at its borders, which maps a
+    (B, C, t + 2m, ...) input to the (B, 1, t, ...) centre, to a whole
+    (C, x, y, z) volume; returns the (x, y, z) float32 output on its grid.
+
+    Output tiles of `tile` voxels every `step` cover the volume, overlapping
+    where `step` is below `tile`, and overlapping predictions are averaged
+    (the context-aware GAN's test procedure). The source is mirror-padded by
+    the `margin` m (and up to one tile where the volume is smaller), so
+    border tiles see a mirrored context, as training patches there do.
+    """
+    source = np.asarray(source, dtype=np.float32)
+    if source.ndim != 4:
+        raise ValueError(f"source must be (channels, x, y, z), got shape {source.shape}")
+    tile, step = (np.broadcast_to(np.asarray(v, int), (3,)) for v in (tile, step))
+    shape = source.shape[1:]
+    grown = [max(n, int(t)) for n, t in zip(shape, tile, strict=True)]
+    pads = [(0, 0)] + [(margin, margin + g - n) for n, g in zip(shape, grown, strict=True)]
+    padded = np.pad(source, pads, mode="reflect")
+    total = np.zeros(grown, np.float64)
+    count = np.zeros(grown, np.float64)
+    corners = [(x, y, z) for x in tile_starts(grown[0], tile[0], step[0])
+               for y in tile_starts(grown[1], tile[1], step[1])
+               for z in tile_starts(grown[2], tile[2], step[2])]
+    tx, ty, tz = (int(t) for t in tile)
+    wx, wy, wz = tx + 2 * margin, ty + 2 * margin, tz + 2 * margin
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.inference_mode(), autocast(device):
+            for i in range(0, len(corners), batch_size):
+                chunk = corners[i:i + batch_size]
+                batch = np.stack([padded[:, x:x + wx, y:y + wy, z:z + wz] for x, y, z in chunk])
+                pred = net(torch.from_numpy(batch).to(device))[:, 0].float().cpu().numpy()
+                if pred.shape[1:] != (tx, ty, tz):
+                    raise ValueError(f"network maps a {(wx, wy, wz)} input to {pred.shape[1:]}, "
+                                     f"not the {(tx, ty, tz)} centre")
+                for (x, y, z), out in zip(chunk, pred, strict=True):
+                    total[x:x + tx, y:y + ty, z:z + tz] += out
+                    count[x:x + tx, y:y + ty, z:z + tz] += 1
+    finally:
+        net.train(was_training)
+    nx, ny, nz = shape
+    return (total / count)[:nx, :ny, :nz].astype(np.float32)

@@ -15,8 +15,8 @@ SMOKE_CONFIG = {
     "preset": "smoke",
     "seed": 3,
     "tasks": {
-        "t1_to_t2": {"methods": ["none", "histogram_matching", "unet", "pix2pix", "cyclegan"]},
-        "mr_to_ct": {"methods": ["bulk_density", "unet", "pix2pix", "cyclegan"]},
+        "t1_to_t2": {"methods": ["none", "histogram_matching", "unet", "pix2pix", "cyclegan", "context_gan"]},
+        "mr_to_ct": {"methods": ["bulk_density", "unet", "pix2pix", "cyclegan", "context_gan"]},
         "denoise": {"noise_levels": [3, 9],
                     "methods": ["none", "nlm", "bm4d", "red_wgan", "gaussian_smoothing"]},
         "superres": {"thicknesses_mm": [6, 12], "methods": ["bspline", "smore"]},

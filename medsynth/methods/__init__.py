@@ -59,6 +59,10 @@ _METHODS = [
                "2D U-Net on axial slices (Han 2017)"),
     MethodInfo("pix2pix", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.pix2pix",
                "conditional GAN: U-Net generator, 70x70 PatchGAN, L1 (Isola 2017)"),
+    MethodInfo("context_gan", "trained", ("t1_to_t2", "mr_to_ct"),
+               "medsynth.methods.context_gan",
+               "3D patch FCN with adversarial, L2 and gradient-difference losses in an "
+               "auto-context cascade (Nie 2017)"),
     MethodInfo("cyclegan", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.cyclegan",
                "unpaired cycle-consistent GAN, ResNet generators (Zhu 2017; Wolterink 2017)"),
 ]

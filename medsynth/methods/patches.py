@@ -1,5 +1,11 @@
-"""3D training patches for the volumetric networks (RED-WGAN): where a patch
-may start, and drawing a batch of (source, target) patches.
+"""3D training patches for the volumetric networks (RED-WGAN, the context-aware
+GAN): where a patch may start, and drawing a batch of (source, target) patches.
+
+A network without padding (the context-aware GAN's generator) maps a source
+patch to a smaller, centred target patch: ``source_margin`` voxels more on
+each side. The source volumes are then stored mirror-padded by that margin,
+so that every target patch of the volume, border ones included, has its full
+source context.
 
 Patches that are mostly air teach a denoiser little but the background, so
 only patches whose head fraction (from the head mask) reaches
@@ -31,17 +37,21 @@ def usable_corners(mask: np.ndarray, patch: tuple[int, int, int],
 @dataclass(frozen=True)
 class VolumePatches:
     """Paired source/target volumes, (S, C, x, y, z) and (S, 1, x, y, z), and
-    the usable patch corners of each: rows of (subject, x, y, z)."""
+    the usable target-patch corners of each: rows of (subject, x, y, z). The
+    source is stored padded by `source_margin` on each spatial side."""
 
     source: np.ndarray
     target: np.ndarray
     patch: tuple[int, int, int]
     corners: np.ndarray
+    source_margin: int = 0
 
     @classmethod
     def build(cls, source: np.ndarray, target: np.ndarray, mask: np.ndarray,
-              patch, min_head_fraction: float) -> VolumePatches:
+              patch, min_head_fraction: float, source_margin: int = 0) -> VolumePatches:
         patch = tuple(int(p) for p in patch)
+        if source_margin < 0:
+            raise ValueError(f"source_margin must be non-negative, got {source_margin}")
         corners = [np.column_stack([np.full(len(c), s), c])
                    for s in range(len(mask))
                    for c in [usable_corners(mask[s, 0], patch, min_head_fraction)]]
@@ -49,13 +59,20 @@ class VolumePatches:
         if len(corners) == 0:
             raise ValueError(f"no {patch} patch of the training volumes is "
                              f"{min_head_fraction:.0%} head; lower min_head_fraction")
-        return cls(np.ascontiguousarray(source, np.float32),
-                   np.ascontiguousarray(target, np.float32), patch, corners)
+        source = np.asarray(source, np.float32)
+        if source_margin:
+            m = source_margin
+            source = np.pad(source, [(0, 0), (0, 0), (m, m), (m, m), (m, m)], mode="reflect")
+        return cls(np.ascontiguousarray(source), np.ascontiguousarray(target, np.float32),
+                   patch, corners, source_margin)
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """A batch of (B, C, px, py, pz) source and (B, 1, px, py, pz) target patches."""
+        """A batch of (B, C, px + 2m, py + 2m, pz + 2m) source patches, m the
+        source margin, and the (B, 1, px, py, pz) target patches at their centres."""
         chosen = self.corners[rng.integers(len(self.corners), size=batch_size)]
+        sx, sy, sz = (p + 2 * self.source_margin for p in self.patch)
         px, py, pz = self.patch
-        box = [(s, slice(x, x + px), slice(y, y + py), slice(z, z + pz)) for s, x, y, z in chosen]
-        return (np.stack([self.source[s, :, bx, by, bz] for s, bx, by, bz in box]),
-                np.stack([self.target[s, :, bx, by, bz] for s, bx, by, bz in box]))
+        return (np.stack([self.source[s, :, x:x + sx, y:y + sy, z:z + sz]
+                          for s, x, y, z in chosen]),
+                np.stack([self.target[s, :, x:x + px, y:y + py, z:z + pz]
+                          for s, x, y, z in chosen]))
