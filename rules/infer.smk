@@ -45,7 +45,7 @@ rule self_supervised:
         state_dir=f"{task_dir()}/{{method}}/train_state/sub-{{subject}}",
     wildcard_constraints:
         method="|".join(registry.of_kind("self_supervised")),
-    threads: 2
+    threads: PRESET["threads"]["self_supervised"]
     log:
         log("self_supervised/{task}_{condition}_{method}_sub-{subject}"),
     benchmark:

@@ -40,7 +40,7 @@ rule train:
         method_params=lambda w: msconfig.method_params(config, w.method),
         seed=config["seed"],
         state_dir=f"{task_dir()}/{{method}}/train_state",
-    threads: 2
+    threads: PRESET["threads"]["train"]
     log:
         log("train/{task}_{condition}_{method}"),
     benchmark:
@@ -68,7 +68,7 @@ rule train_all_levels:
         method_params=lambda w: msconfig.method_params(config, w.method),
         seed=config["seed"],
         state_dir=f"{task_dir('denoise', ALL_LEVELS)}/{{method}}/train_state",
-    threads: 2
+    threads: PRESET["threads"]["train"]
     log:
         log("train/denoise_all-levels_{method}"),
     benchmark:

@@ -6,7 +6,7 @@ import re
 import subprocess
 
 import yaml
-from workflow_run import ROOT, snakemake_command
+from workflow_run import ROOT, SMOKE_CONFIG, snakemake_command
 
 WORKFLOW_PROFILE = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
 SITE_PROFILE = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
@@ -34,3 +34,19 @@ def test_dry_run_uses_the_workflow_profile_and_imports_nothing_heavy(tmp_path):
     imported = set(re.findall(r"^import time:.*\|\s*(\w+)$", result.stderr, re.MULTILINE))
     assert "snakemake" in imported
     assert not imported & {"torch", "ants", "monai", "nilearn"}
+
+
+def test_training_threads_follow_the_preset(tmp_path):
+    # one-thread trainings side by side on a small machine (quick, smoke), four on a GPU node
+    # (paper); the workflow profile must not override either
+    for preset, expected in (("smoke", "1"), ("paper", "4")):
+        config = {**SMOKE_CONFIG, "preset": preset}
+        (tmp_path / preset).mkdir()
+        command, env = snakemake_command(tmp_path / preset, "-n", "--cores", "8", config=config)
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        # a job block lists "threads: N" only when N > 1
+        blocks = re.findall(r"rule (train|self_supervised):\n((?:    .*\n)*)", result.stdout + result.stderr)
+        threads = {(rule, (re.findall(r"    threads: (\d+)", block) or ["1"])[0])
+                   for rule, block in blocks}
+        assert threads == {("train", expected), ("self_supervised", expected)}, preset
