@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from medsynth import io
-from medsynth.metrics import dice, dice_per_label, image_metrics
+from medsynth.metrics import dice, dice_per_label, image_metrics, volume_difference_pct
 from medsynth.segment import (
     SEGMENTABLE_CONTRASTS,
     TISSUE_LABELS,
@@ -23,6 +23,22 @@ from medsynth.segment import (
 from medsynth.tasks import MR_CONTRASTS
 
 BONE_LABELS = (6, 7)  # cortical and cancellous bone in the dseg convention
+CONSISTENCY_KEYS = (*(f"consistency_dice_{n}" for n in TISSUE_LABELS.values()),
+                    "consistency_dice_mean",
+                    *(f"volume_diff_pct_{n}" for n in TISSUE_LABELS.values()), "volume_diff_pct_mean")
+
+
+def segmentation_consistency(seg: np.ndarray, target_seg: np.ndarray) -> dict[str, float]:
+    """Per tissue, Dice and volume difference (%) of a segmentation against the
+    target scan's own, and the means over tissues (keys ``CONSISTENCY_KEYS``)."""
+    tissues = dice_per_label(seg, target_seg, TISSUE_LABELS)
+    row = {f"consistency_dice_{name}": value for name, value in tissues.items()}
+    row["consistency_dice_mean"] = float(np.mean(list(tissues.values())))
+    volumes = {name: volume_difference_pct(seg, target_seg, label)
+               for label, name in TISSUE_LABELS.items()}
+    row.update({f"volume_diff_pct_{name}": value for name, value in volumes.items()})
+    row["volume_diff_pct_mean"] = float(np.mean(list(volumes.values())))
+    return row
 
 
 def _load_on_grid(path, reference_path, reference_grid, loader=io.load_array):
@@ -35,7 +51,7 @@ def _load_on_grid(path, reference_path, reference_grid, loader=io.load_array):
 def evaluate_prediction(pred_path: str | os.PathLike, target_path: str | os.PathLike,
                         mask_path: str | os.PathLike, brainmask_path: str | os.PathLike,
                         dseg_path: str | os.PathLike | None,
-                        target_contrast: str) -> dict[str, float]:
+                        target_contrast: str, consistency: bool = False) -> dict[str, float]:
     """Image metrics inside the head mask and tissue Dice for one prediction.
 
     MR targets: Atropos tissues of the prediction against the ground-truth
@@ -45,7 +61,14 @@ def evaluate_prediction(pred_path: str | os.PathLike, target_path: str | os.Path
     head mask, else against the thresholded target (``dice_bone``).
     ``dice_mean`` averages the Dice values present. PDw targets get NaN Dice:
     their tissues do not separate by intensity (see ``medsynth.segment``).
-    All values are floats.
+
+    `consistency` (harmonization) adds how consistently a tissue measurement
+    carries over to the target scanner, as DeepHarmony evaluates it: the
+    prediction's Atropos tissues against the Atropos tissues of the real
+    target scan (``consistency_dice_<tissue>`` and their mean) and the
+    difference of each tissue's volume between the two
+    (``volume_diff_pct_<tissue>``, % of the target scan's volume, and their
+    mean). NaN for PDw. All values are floats.
     """
     if target_contrast not in (*MR_CONTRASTS, "CT"):
         raise ValueError(f"unknown target contrast {target_contrast!r}; "
@@ -72,13 +95,17 @@ def evaluate_prediction(pred_path: str | os.PathLike, target_path: str | os.Path
     elif target_contrast not in SEGMENTABLE_CONTRASTS:
         row.update({f"dice_{name}": np.nan for name in TISSUE_LABELS.values()})
         row["dice_mean"] = np.nan
+        if consistency:
+            row.update(dict.fromkeys(CONSISTENCY_KEYS, np.nan))
     else:
         pred_seg = atropos_tissues(pred, affine, brain, target_contrast)
-        if dseg is not None:
-            ref_seg = np.where(brain, dseg, 0)
-        else:
-            ref_seg = atropos_tissues(target, affine, brain, target_contrast)
+        target_seg = None
+        if consistency or dseg is None:
+            target_seg = atropos_tissues(target, affine, brain, target_contrast)
+        ref_seg = np.where(brain, dseg, 0) if dseg is not None else target_seg
         tissues = dice_per_label(pred_seg, ref_seg, TISSUE_LABELS)
         row.update({f"dice_{name}": value for name, value in tissues.items()})
         row["dice_mean"] = float(np.mean(list(tissues.values())))
+        if consistency:
+            row.update(segmentation_consistency(pred_seg, target_seg))
     return {key: float(value) for key, value in row.items()}

@@ -103,6 +103,21 @@ def dice_per_label(seg: np.ndarray, ref: np.ndarray, labels: dict[int, str]) -> 
     return {name: dice(seg == value, ref == value) for value, name in labels.items()}
 
 
+def volume_difference_pct(seg: np.ndarray, ref: np.ndarray, label: int) -> float:
+    """|V_seg - V_ref| / V_ref in percent for one label: how far a tissue volume
+    measured on a harmonized scan lies from the same tissue measured on the real
+    scan of the target scanner (DeepHarmony's volume consistency). Both on one
+    grid, so voxel counts stand for volumes. 0 if the label is absent from both,
+    inf if only from `ref`."""
+    seg, ref = np.asarray(seg), np.asarray(ref)
+    if seg.shape != ref.shape:
+        raise ValueError(f"shapes differ: {seg.shape} vs {ref.shape}")
+    v_seg, v_ref = int(np.count_nonzero(seg == label)), int(np.count_nonzero(ref == label))
+    if v_ref == 0:
+        return 0.0 if v_seg == 0 else float("inf")
+    return 100.0 * abs(v_seg - v_ref) / v_ref
+
+
 def data_range_for(target: np.ndarray, mask: np.ndarray, is_ct: bool) -> float:
     """Dynamic range for PSNR and SSIM.
 

@@ -93,6 +93,6 @@ def evaluate(cond: Condition, inputs_dir, pred_paths: dict[str, Path], ids: dict
         metrics = evaluate_prediction(
             pred, input_path(inputs_dir, subject, "target"), input_path(inputs_dir, subject, "mask"),
             input_path(inputs_dir, subject, "brainmask"), str(dseg) if dseg.exists() else None,
-            cond.target)
+            cond.target, consistency=cond.task == "harmonize")
         rows.append({**ids, "subject": subject, **metrics})
     return rows

@@ -226,6 +226,8 @@ def table_stems():
     stems = [f"summary_{task}" for task in CONDITIONS]
     if "superres" in CONDITIONS:
         stems += ["dice_by_thickness", "superres_by_thickness"]
+    if "harmonize" in CONDITIONS:
+        stems.append("harmonization_consistency")
     if "denoise" in CONDITIONS:
         stems.append("psnr_ssim_by_noise")
     return stems
@@ -235,6 +237,8 @@ def figure_names():
     names = [f"box_{task}" for task in CONDITIONS]
     if "superres" in CONDITIONS:
         names.append("dice_by_thickness")
+    if "harmonize" in CONDITIONS:
+        names.append("harmonization_consistency")
     if "denoise" in CONDITIONS:
         names.append("psnr_ssim_by_noise")
     return names

@@ -128,3 +128,40 @@ def test_unknown_contrast_is_rejected(subject):
     p = subject["paths"]
     with pytest.raises(ValueError, match="FLAIR"):
         evaluate_prediction(p["t1"], p["t1"], p["mask"], p["brainmask"], None, "FLAIR")
+
+
+def test_consistency_compares_tissues_and_volumes_with_the_target_scan(subject):
+    p, tmp = subject["paths"], subject["dir"]
+    same = evaluate_prediction(p["t1"], p["t1"], p["mask"], p["brainmask"], p["dseg"], "T1w",
+                               consistency=True)
+    assert same["consistency_dice_mean"] == 1.0 and same["volume_diff_pct_mean"] == 0.0
+    grown = subject["t1"].copy()
+    grown[subject["dseg"] == 3] = T1_BY_LABEL[2]  # all WM looks like GM on the "harmonized" scan
+    io.save_volume(tmp / "pred.nii.gz", grown, AFFINE)
+    worse = evaluate_prediction(tmp / "pred.nii.gz", p["t1"], p["mask"], p["brainmask"],
+                                p["dseg"], "T1w", consistency=True)
+    assert worse["consistency_dice_CSF"] > 0.95  # CSF untouched
+    assert worse["consistency_dice_mean"] < 0.8 and worse["volume_diff_pct_GM"] > 50
+    assert worse["volume_diff_pct_mean"] == pytest.approx(np.mean(
+        [worse[f"volume_diff_pct_{t}"] for t in ("CSF", "GM", "WM")]))
+    pd = evaluate_prediction(p["t1"], p["t1"], p["mask"], p["brainmask"], p["dseg"], "PDw",
+                             consistency=True)
+    assert math.isnan(pd["consistency_dice_mean"]) and math.isnan(pd["volume_diff_pct_GM"])
+
+
+def test_volume_difference_and_consistency_by_hand():
+    from medsynth.evaluate import segmentation_consistency
+    from medsynth.metrics import volume_difference_pct
+
+    target = np.array([1, 1, 1, 1, 2, 2, 3, 3, 3, 3])
+    seg = np.array([1, 1, 1, 2, 2, 2, 2, 3, 3, 3])
+    # CSF 3 vs 4 voxels: 25 %; GM 4 vs 2: 100 %; WM 3 vs 4: 25 %
+    assert volume_difference_pct(seg, target, 1) == 25.0
+    assert volume_difference_pct(seg, target, 2) == 100.0
+    assert volume_difference_pct(seg, target, 5) == 0.0  # absent from both
+    assert volume_difference_pct(np.array([5]), np.array([0]), 5) == math.inf
+    row = segmentation_consistency(seg, target)
+    assert row["volume_diff_pct_mean"] == pytest.approx(50.0)
+    # Dice CSF 2*3/(3+4), GM 2*2/(4+2), WM 2*3/(3+4)
+    assert row["consistency_dice_GM"] == pytest.approx(2 / 3)
+    assert row["consistency_dice_mean"] == pytest.approx((6 / 7 + 2 / 3 + 6 / 7) / 3)

@@ -51,7 +51,13 @@ def results():
         out += mr("denoise", cond, "none", [0.7] * 3, mae=[0.2] * 3,
                   psnr=[psnr, psnr, psnr + 1], ssim=[0.6, 0.6, 0.6])
     for contrast in ("PDw", "T1w", "T2w"):
-        out += mr("harmonize", f"AtoB-{contrast}", "histogram_matching", [0.8] * 3, **IMG)
+        for method, shift in (("histogram_matching", 0.0), ("deepharmony", 0.1)):
+            segmentable = contrast != "PDw"  # PDw: no tissues, NaN consistency
+            dice = [0.7 + shift] * 3 if segmentable else [math.nan] * 3
+            out += mr("harmonize", f"AtoB-{contrast}", method, [0.8] * 3, **IMG,
+                      **{f"consistency_dice_{t}": dice for t in ("CSF", "GM", "WM", "mean")},
+                      **{f"volume_diff_pct_{t}": [5.0 - 10 * shift, 6.0, 10.0] if segmentable
+                         else [math.nan] * 3 for t in ("CSF", "GM", "WM", "mean")})
     return pd.DataFrame(out)
 
 
@@ -156,10 +162,23 @@ def test_write_all_tables_names_what_the_workflow_expects(results, tmp_path):
     stems = {p.stem for p in written}
     assert stems == {"summary_t1_to_t2", "summary_mr_to_ct", "summary_denoise",
                      "summary_superres", "summary_harmonize", "dice_by_thickness",
-                     "superres_by_thickness", "psnr_ssim_by_noise"}
+                     "superres_by_thickness", "psnr_ssim_by_noise", "harmonization_consistency"}
     assert len(written) == 3 * len(stems) and all(p.stat().st_size > 0 for p in written)
     only_ct = tables.write_all_tables(results[results.task == "mr_to_ct"], tmp_path / "ct")
     assert {p.stem for p in only_ct} == {"summary_mr_to_ct"}
+
+
+def test_harmonization_table_gives_consistency_per_contrast(results):
+    table = tables.harmonization_consistency(results)
+    assert list(dict.fromkeys(table.index.get_level_values("contrast"))) == ["T1w", "T2w", "PDw"]
+    assert list(table.loc["T1w"].index) == ["histogram_matching", "deepharmony"]
+    dice_gm = metric_label("consistency_dice_GM", "harmonize")
+    volume_gm = metric_label("volume_diff_pct_GM", "harmonize")
+    assert table.loc[("T2w", "deepharmony"), dice_gm] == "0.800 ± 0.000"
+    # 4, 6, 10 %: mean 6.67, sample sd sqrt(((4-6.67)^2 + (6-6.67)^2 + (10-6.67)^2) / 2) = 3.06
+    assert table.loc[("T2w", "deepharmony"), volume_gm] == "6.67 ± 3.06"
+    assert table.loc[("PDw", "deepharmony"), dice_gm] == "—"
+    assert table.loc[("T1w", "histogram_matching"), "PSNR (dB)"] == "32.00 ± 2.00"
 
 
 def test_tables_refuse_mixed_datasets_and_missing_tasks(results):
@@ -193,7 +212,8 @@ def test_metric_figures_draw_with_inf_values(results, tmp_path):
     written = figures.write_all_figures(results, tmp_path)
     assert {p.name for p in written} == {
         "box_t1_to_t2.png", "box_mr_to_ct.png", "box_denoise.png", "box_superres.png",
-        "box_harmonize.png", "dice_by_thickness.png", "psnr_ssim_by_noise.png"}
+        "box_harmonize.png", "dice_by_thickness.png", "psnr_ssim_by_noise.png",
+        "harmonization_consistency.png"}
     for path in written:
         assert_png(path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]

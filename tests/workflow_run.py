@@ -20,7 +20,8 @@ SMOKE_CONFIG = {
         "denoise": {"noise_levels": [3, 9],
                     "methods": ["none", "nlm", "bm4d", "red_wgan", "gaussian_smoothing"]},
         "superres": {"thicknesses_mm": [6, 12], "methods": ["bspline", "smore"]},
-        "harmonize": {"contrasts": ["T1w", "T2w"], "methods": ["none", "histogram_matching"]},
+        "harmonize": {"contrasts": ["T1w", "T2w"],
+                      "methods": ["none", "histogram_matching", "deepharmony"]},
     },
 }
 

@@ -63,6 +63,9 @@ _METHODS = [
                "medsynth.methods.context_gan",
                "3D patch FCN with adversarial, L2 and gradient-difference losses in an "
                "auto-context cascade (Nie 2017)"),
+    MethodInfo("deepharmony", "trained", ("harmonize",), "medsynth.methods.deepharmony",
+               "multi-contrast 2D U-Net with strided convolutions, L1, one network per "
+               "orientation combined by the median (Dewey 2019)"),
     MethodInfo("cyclegan", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.cyclegan",
                "unpaired cycle-consistent GAN, ResNet generators (Zhu 2017; Wolterink 2017)"),
 ]

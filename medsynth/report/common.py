@@ -25,7 +25,10 @@ BASELINE_ORDER = ("none", "bspline", "nlm", "bm4d", "histogram_matching", "bulk_
 
 IMAGE_METRICS = ("mae", "psnr", "ssim")
 TISSUE_DICE = ("dice_CSF", "dice_GM", "dice_WM", "dice_bone")
-METRICS = (*IMAGE_METRICS, *TISSUE_DICE, "dice_mean")
+# harmonization: the tissues of the harmonized scan against those of the real
+# target-scanner scan, and the tissue volume differences between the two (DeepHarmony)
+CONSISTENCY_METRICS = ("consistency_dice_mean", "volume_diff_pct_mean")
+METRICS = (*IMAGE_METRICS, *TISSUE_DICE, "dice_mean", *CONSISTENCY_METRICS)
 ID_COLUMNS = ("dataset", "task", "condition", "method", "subject")
 
 _NOISE = re.compile(r"^noise-(\d+(?:\.\d+)?)$")
@@ -107,6 +110,10 @@ def metric_label(metric: str, task: str) -> str:
         return "MAE (HU)" if is_ct_task(task) else "MAE (norm. intensity)"
     if metric == "dice_mean":
         return "Dice (bone)" if is_ct_task(task) else "Dice (mean of tissues)"
+    if metric.startswith("consistency_dice_"):
+        return f"Dice vs. target-scan tissues ({metric.removeprefix('consistency_dice_')})"
+    if metric.startswith("volume_diff_pct_"):
+        return f"|ΔV| vs. target scan, % ({metric.removeprefix('volume_diff_pct_')})"
     return {"psnr": "PSNR (dB)", "ssim": "SSIM"}.get(
         metric, metric.replace("dice_", "Dice ") if metric.startswith("dice_") else metric)
 

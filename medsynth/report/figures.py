@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from medsynth import io
 from medsynth.report.common import (
+    CONSISTENCY_METRICS,
     ID_COLUMNS,
     IMAGE_METRICS,
     REFERENCE,
@@ -87,14 +88,16 @@ def _long(sub: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
 
 
 def boxplots(df: pd.DataFrame, task: str, out_png: str | os.PathLike,
-             order: Sequence[str] | None = None) -> Path:
-    """Box plots of MAE, PSNR, SSIM and mean Dice over test subjects, one panel
-    per metric; x = method, hue = condition when the task has several; every
-    subject drawn as a point (test sets are small)."""
+             order: Sequence[str] | None = None,
+             metrics: Sequence[str] = BOX_METRICS) -> Path:
+    """Box plots over test subjects, one panel per metric (MAE, PSNR, SSIM and
+    mean Dice unless `metrics` says otherwise); x = method, hue = condition
+    when the task has several; every subject drawn as a point (test sets are small)."""
     sub = _task_rows(df, task)
-    metrics = metrics_present(sub, BOX_METRICS)
+    wanted = metrics
+    metrics = metrics_present(sub, wanted)
     if not metrics:
-        raise ValueError(f"task {task!r} has no finite values of {list(BOX_METRICS)} to plot")
+        raise ValueError(f"task {task!r} has no finite values of {list(wanted)} to plot")
     long = _long(sub, metrics)
     conditions = condition_order(sub)
     labels = {c: condition_label(task, c) for c in conditions}
@@ -215,14 +218,17 @@ def noise_curves(df: pd.DataFrame, out_png: str | os.PathLike,
 
 def write_all_figures(df: pd.DataFrame, out_dir: str | os.PathLike,
                       order: Sequence[str] | None = None) -> list[Path]:
-    """``box_<task>.png`` per task, ``dice_by_thickness.png`` (superres) and
-    ``psnr_ssim_by_noise.png`` (denoise)."""
+    """``box_<task>.png`` per task, ``dice_by_thickness.png`` (superres),
+    ``harmonization_consistency.png`` (harmonize) and ``psnr_ssim_by_noise.png`` (denoise)."""
     require_columns(df, ID_COLUMNS)
     out_dir = Path(out_dir)
     tasks = task_order(df["task"].unique())
     written = [boxplots(df, task, out_dir / f"box_{task}.png", order) for task in tasks]
     if "superres" in tasks:
         written.append(dice_thickness_curve(df, out_dir / "dice_by_thickness.png", order=order))
+    if "harmonize" in tasks:
+        written.append(boxplots(df, "harmonize", out_dir / "harmonization_consistency.png", order,
+                                CONSISTENCY_METRICS))
     if "denoise" in tasks:
         written.append(noise_curves(df, out_dir / "psnr_ssim_by_noise.png", order=order))
     return written

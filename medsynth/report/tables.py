@@ -33,8 +33,9 @@ from medsynth.report.common import (
     task_order,
 )
 
-__all__ = ["dice_by_thickness", "format_mean_sd", "parse_conditions", "psnr_ssim_by_noise",
-           "summary_table", "superres_by_thickness", "write_all_tables", "write_table"]
+__all__ = ["dice_by_thickness", "format_mean_sd", "harmonization_consistency", "parse_conditions",
+           "psnr_ssim_by_noise", "summary_table", "superres_by_thickness", "write_all_tables",
+           "write_table"]
 
 MISSING = "—"  # shown where a value does not exist or means nothing (reference image metrics)
 SD_NOTE = "mean ± sd over test subjects (sample sd, ddof = 1)"
@@ -45,6 +46,8 @@ def decimals(metric: str, task: str) -> int:
     PSNR to 0.01 dB; SSIM to 1e-4; Dice to 1e-3."""
     if metric == "mae":
         return 1 if is_ct_task(task) else 4
+    if metric.startswith("volume_diff_pct_"):
+        return 2
     return {"psnr": 2, "ssim": 4}.get(metric, 3)
 
 
@@ -198,6 +201,29 @@ def psnr_ssim_by_noise(df: pd.DataFrame, order: Sequence[str] | None = None) -> 
     return table
 
 
+HARMONIZATION_METRICS = ("psnr", "ssim", "consistency_dice_CSF", "consistency_dice_GM",
+                         "consistency_dice_WM", "consistency_dice_mean", "volume_diff_pct_CSF",
+                         "volume_diff_pct_GM", "volume_diff_pct_WM")
+
+
+def harmonization_consistency(df: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """DeepHarmony's evaluation: rows (contrast, method), columns PSNR and SSIM
+    against the target-scanner scan, the Dice of each tissue against that
+    scan's own segmentation, and each tissue's volume difference (%)."""
+    sub = parse_conditions(_rows_of(df, "harmonize"))
+    metrics = [m for m in HARMONIZATION_METRICS if m in sub.columns]
+    records = []
+    for condition in condition_order(sub):
+        rows = sub[sub["condition"] == condition]
+        for method in method_order(rows["method"], order):
+            group = rows[rows["method"] == method]
+            record = {"contrast": group["contrast"].iloc[0], "method": method}
+            record.update({metric_label(k, "harmonize"): format_mean_sd(
+                group[k], decimals(k, "harmonize")) for k in metrics})
+            records.append(record)
+    return pd.DataFrame.from_records(records).set_index(["contrast", "method"])
+
+
 def _flat(table: pd.DataFrame) -> pd.DataFrame:
     """Index as columns and one header row: what Markdown and CSV can hold."""
     flat = table.reset_index()
@@ -260,8 +286,8 @@ def write_table(table: pd.DataFrame, stem: str | Path, caption: str) -> list[Pat
 def write_all_tables(df: pd.DataFrame, out_dir: str | Path,
                      order: Sequence[str] | None = None) -> list[Path]:
     """``summary_<task>`` per task present, plus ``dice_by_thickness`` and
-    ``superres_by_thickness`` (superres) and ``psnr_ssim_by_noise`` (denoise)
-    when those tasks are present."""
+    ``superres_by_thickness`` (superres), ``harmonization_consistency``
+    (harmonize) and ``psnr_ssim_by_noise`` (denoise) when those tasks are present."""
     require_columns(df, ID_COLUMNS)
     out_dir = Path(out_dir)
     tasks = task_order(df["task"].unique())
@@ -281,6 +307,13 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path,
             superres_by_thickness(df, order=order), out_dir / "superres_by_thickness",
             f"Super-resolution by slice thickness: Dice per tissue and mean, PSNR and SSIM "
             f"inside the head, {SD_NOTE}; the last row is the high-resolution image itself.")
+    if "harmonize" in tasks:
+        written += write_table(
+            harmonization_consistency(df, order=order), out_dir / "harmonization_consistency",
+            f"Harmonization, site A to site B, per contrast: PSNR and SSIM against the real site-B "
+            f"scan, Dice of each Atropos tissue against the site-B scan's own tissues, and the "
+            f"tissue volume difference |V - V_B| / V_B, {SD_NOTE}. PDw tissues do not separate "
+            f"by intensity (—).")
     if "denoise" in tasks:
         written += write_table(
             psnr_ssim_by_noise(df, order=order), out_dir / "psnr_ssim_by_noise",

@@ -1,0 +1,99 @@
+"""DeepHarmony's training throughput and inference time per volume, next to
+histogram matching's on the same volume.
+
+Usage: python benchmarks/deepharmony_time.py [--results results/phantom] [--contrast T1w]
+       [--config config.yaml]
+       [--preset quick] [--steps 20] [--threads 2]
+
+Reads the harmonize task's training arrays of a finished run (site-A
+contrasts and the site-B target on one grid: ``<results>/harmonize/AtoB-<contrast>/arrays``,
+which the default run or ``snakemake --cores all --until extract_training_arrays``
+writes). Times ``--steps`` training iterations with the preset's settings
+(after two warm-up steps; one iteration steps every orientation's network on
+its own batch, so patches/s counts all of them), the 2.5D inference over the
+first validation (else training) volume, and histogram matching's landmark
+fit and mapping of the same volume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from medsynth import config, train
+from medsynth.case import TrainingData
+from medsynth.methods import deepharmony, histogram_matching
+from medsynth.tasks import parse_condition
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="results/phantom", type=Path)
+    parser.add_argument("--config", default="config.yaml", type=Path, help="sites of the run")
+    parser.add_argument("--contrast", default="T1w", choices=("T1w", "T2w", "PDw"))
+    parser.add_argument("--preset", default="quick", choices=("smoke", "quick", "paper"))
+    parser.add_argument("--steps", type=int, default=20, help="timed training iterations")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    task_config = yaml.safe_load(args.config.read_text())["tasks"]["harmonize"]
+    condition = f"{task_config['source_site']}to{task_config['target_site']}-{args.contrast}"
+    cond = parse_condition("harmonize", condition, task_config)
+    arrays = args.results / "harmonize" / condition / "arrays"
+    if not arrays.is_dir():
+        raise SystemExit(f"{arrays}: no training arrays; run the workflow up to "
+                         "extract_training_arrays first")
+    data = TrainingData.load(arrays, cond)
+    params = train.merge_params(deepharmony.DEFAULTS,
+                                config.method_params({"preset": args.preset}, "deepharmony"),
+                                "deepharmony")
+    volume = np.asarray(data.val_source[0] if data.val_source.ndim == 5 else data.source[0],
+                        np.float32)
+    print(f"{condition}: {data.source.shape[0]} training subjects, volume {volume.shape[1:]}, "
+          f"inputs {list(cond.source_channels)}; preset {args.preset}: widths {params['widths']}"
+          f" + {params['bottleneck']}, {params['patch_size']}^2 patches, batch "
+          f"{params['batch_size']} x {len(params['orientations'])} orientations; device "
+          f"{train.device()}, {args.threads} threads")
+
+    rng = train.seed_everything(0)
+    runtime = train.Runtime.create()
+    model = deepharmony.DeepHarmonyModel(runtime, params, data)
+    for _ in range(2):
+        model.train_step(model.sample_batch(rng))
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        model.train_step(model.sample_batch(rng))
+    step_s = (time.perf_counter() - start) / args.steps
+    patches = params["batch_size"] * len(params["orientations"])
+
+    start = time.perf_counter()
+    deepharmony.harmonise(model.nets, volume, params["infer_batch_size"], runtime.device)
+    infer_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    marks = histogram_matching.DEFAULTS["percentiles"]
+    reference = np.mean([histogram_matching.landmarks(np.asarray(t[0]), np.asarray(m[0]) > 0,
+                                                      marks)
+                         for t, m in zip(data.target, data.mask, strict=True)], axis=0)
+    head = np.asarray(data.mask[0, 0]) > 0
+    source_marks = histogram_matching.landmarks(volume[0], head, marks)
+    histogram_matching.piecewise_linear(volume[0], source_marks, reference)
+    hm_s = time.perf_counter() - start
+
+    print(f"deepharmony training: {step_s:.3f} s per iteration, {patches / step_s:.1f} "
+          f"patches/s; {params['iterations']} iterations = {params['iterations'] * step_s:.0f} s "
+          "per model")
+    print(f"{'per volume':<34} {'s':>7} {'x histogram_matching':>21}")
+    for name, seconds in [(f"deepharmony, {len(params['orientations'])} orientations + median",
+                           infer_s), ("histogram_matching (fit + map)", hm_s)]:
+        print(f"{name:<34} {seconds:>7.2f} {seconds / hm_s:>21.1f}")
+
+
+if __name__ == "__main__":
+    main()
