@@ -3,7 +3,8 @@ download and conversion tests and the end-to-end runs on served mirrors.
 
 Image content comes from the phantom (4 mm); geometry and packaging follow
 each dataset:
-- IXI: per-modality tar files of ``IXI<nnn>-<site>-<nnnn>-<T1|T2|PD>.nii.gz``
+- IXI: the demographics workbook ``IXI.xls`` (Excel 97, sheet ``Table``) and
+  per-modality tar files of ``IXI<nnn>-<site>-<nnnn>-<T1|T2|PD>.nii.gz``
   (int16), a sagittal T1 (slice axis left-right) and an axial T2/PD dual echo
   (slice axis inferior-superior) on another grid, with a rigid head movement
   between the two acquisitions. IXI's matrices (T1 256 x 256 x 150 of
@@ -20,10 +21,12 @@ import gzip
 import io as bytesio
 import tarfile
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import xlwt
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
@@ -109,9 +112,42 @@ def make_ixi_mirror(folder: Path) -> Path:
                 if scan == IXI_INCOMPLETE and modality == "PD":
                     continue
                 _add(tf, f"{scan}-{modality}.nii.gz", gzip.compress(by_modality[modality].to_bytes()))
-    # The real sheet is an Excel 97 workbook; the adapter only keeps it, so any bytes do.
-    (folder / "IXI.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    write_ixi_sheet(folder / "IXI.xls")
     return folder
+
+
+IXI_COLUMNS = ["IXI_ID", "SEX_ID (1=m, 2=f)", "HEIGHT", "WEIGHT", "ETHNIC_ID", "MARITAL_ID",
+               "OCCUPATION_ID", "QUALIFICATION_ID", "DOB", "DATE_AVAILABLE", "STUDY_DATE", "AGE"]
+# IXI number, sex code (0: unknown), DOB, study date, age (None: empty cell); IXI012 twice,
+# as some IXI numbers are, its second row knowing less; IXI013 without sex, IXI035 without age
+IXI_DEMOGRAPHICS = [(2, 2, date(1970, 1, 30), date(2005, 11, 18), 35.80),
+                    (12, 1, date(1966, 8, 20), date(2005, 6, 1), 38.78),
+                    (12, 0, None, None, None),
+                    (13, 0, date(1958, 9, 15), date(2005, 6, 1), 46.71),
+                    (16, 1, date(1963, 3, 2), date(2005, 6, 2), 42.25),
+                    (35, 2, date(1962, 4, 11), None, None)]
+
+
+def write_ixi_sheet(path: Path) -> None:
+    """IXI.xls as the IXI site ships it: an Excel 97 workbook whose sheet
+    ``Table`` has IXI's columns, followed by code sheets."""
+    book = xlwt.Workbook()
+    table = book.add_sheet("Table")
+    day = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+    for col, name in enumerate(IXI_COLUMNS):
+        table.write(0, col, name)
+    for row, (number, sex, dob, study, age) in enumerate(IXI_DEMOGRAPHICS, start=1):
+        values = dict(zip(IXI_COLUMNS, [number, sex, 170, 70, 1, 2, 1, 4, dob, 1, study, age],
+                          strict=True))
+        for col, name in enumerate(IXI_COLUMNS):
+            if values[name] is not None:
+                table.write(row, col, values[name], day if isinstance(values[name], date) else
+                            xlwt.Style.default_style)
+    ethnicity = book.add_sheet("Ethnicity")
+    for row, (code, label) in enumerate([("ID", "ETHNIC"), (1, "White"), (2, "Asian")]):
+        ethnicity.write(row, 0, code)
+        ethnicity.write(row, 1, label)
+    book.save(str(path))
 
 
 def make_synthrad_zip(path: Path, n_patients: int = 4) -> Path:

@@ -11,6 +11,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import xlwt
 from mirror_server import serve
 from mirrors import (
     BRAINWEB_SHAPE,
@@ -54,9 +55,38 @@ def test_ixi_archives_convert_to_the_layout_with_sites(ixi_mirror, tmp_path):
     assert t1.shape == IXI_T1_SHAPE and nib.aff2axcodes(t1.affine) == ("P", "I", "R")
     assert nib.aff2axcodes(nib.load(anat_path(tmp_path / "raw", "IXI002", "T2w")).affine)[2] == "S"
     participants = pd.read_csv(tmp_path / "raw" / "participants.tsv", sep="\t")
-    assert participants.set_index("participant_id").loc["sub-IXI012", "field_strength_T"] == 3.0
+    participants = participants.set_index("participant_id")
+    assert participants.loc["sub-IXI012", "field_strength_T"] == 3.0
+    # age and sex from IXI.xls; IXI012's fuller row wins over its duplicate; unknowns n/a
+    assert participants.loc["sub-IXI012", ["age", "sex"]].tolist() == [38.78, "M"]
+    assert participants.loc["sub-IXI002", ["age", "sex"]].tolist() == [35.8, "F"]
+    assert pd.isna(participants.loc["sub-IXI013", "sex"])  # pandas reads n/a as missing
+    assert pd.isna(participants.loc["sub-IXI035", "age"])
+    assert "n/a" in (tmp_path / "raw" / "participants.tsv").read_text()
     assert (tmp_path / "raw" / "sourcedata" / "IXI.xls").exists()
     assert ixi.convert(ixi_mirror, tmp_path / "two", max_subjects=2) == subjects[:2]
+
+
+@pytest.mark.parametrize("content", [b"", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504),
+                                     b"IXI_ID,AGE\n2,35.8\n"])
+def test_unreadable_demographics_sheet_is_named_and_nothing_is_written(ixi_mirror, tmp_path,
+                                                                        content):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(ixi_mirror, mirror, ignore=shutil.ignore_patterns("work"))
+    (mirror / "IXI.xls").write_bytes(content)  # empty, a bare OLE header, CSV under .xls
+    with pytest.raises(io.InputError, match=r"IXI\.xls: cannot be read as IXI's demographics"):
+        ixi.convert(mirror, tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_demographics_sheet_without_the_age_column_is_refused(tmp_path):
+    book = xlwt.Workbook()
+    table = book.add_sheet("Table")
+    for col, name in enumerate(["IXI_ID", "SEX_ID (1=m, 2=f)"]):
+        table.write(0, col, name)
+    book.save(str(tmp_path / "IXI.xls"))
+    with pytest.raises(io.InputError, match="no column 'AGE'"):
+        ixi.read_demographics(tmp_path / "IXI.xls")
 
 
 def test_broken_ixi_file_is_named_and_nothing_is_written(ixi_mirror, tmp_path):
