@@ -15,6 +15,7 @@ rule derive_task_inputs:
         subjects=lambda w: subjects(),
         condition=condition_of,
         seed=config["seed"],
+    priority: 1
     log:
         log("derive/{task}_{condition}"),
     benchmark:

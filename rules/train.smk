@@ -11,6 +11,7 @@ rule extract_training_arrays:
         directory(f"{task_dir()}/arrays"),
     params:
         condition=condition_of,
+    priority: 1
     log:
         log("extract/{task}_{condition}"),
     benchmark:
@@ -41,6 +42,8 @@ rule train:
         seed=config["seed"],
         state_dir=f"{task_dir()}/{{method}}/train_state",
     threads: PRESET["threads"]["train"]
+    # the trainings are the run's longest jobs: start them first, fill in around them
+    priority: 1
     log:
         log("train/{task}_{condition}_{method}"),
     benchmark:
@@ -69,6 +72,7 @@ rule train_all_levels:
         seed=config["seed"],
         state_dir=f"{task_dir('denoise', ALL_LEVELS)}/{{method}}/train_state",
     threads: PRESET["threads"]["train"]
+    priority: 1
     log:
         log("train/denoise_all-levels_{method}"),
     benchmark:

@@ -211,6 +211,29 @@ def test_t1_to_t2_on_a_served_ixi_mirror(ixi_mirror, tmp_path):
         results, metrics, config = _run(tmp_path, config)
     assert set(metrics.method) == {"none", "unet"}
     assert np.isfinite(metrics[["mae", "psnr", "ssim"]].to_numpy()).all()
+    _assert_t2_registered_onto_t1(results, ixi_mirror)
+    # re-runnable: nothing to do, nothing downloaded again (the mirror is gone)
+    dry = snakemake(tmp_path, "-n", config=config)
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+
+
+@pytest.mark.slow
+def test_t1_to_t2_on_a_users_bids_folder_with_contrasts_on_their_own_grids(ixi_mirror, tmp_path):
+    user = tmp_path / "user_bids"
+    ixi.convert(ixi_mirror, user)  # sagittal T1w, axial T2w, a head movement between them
+    before = {p: p.stat().st_mtime_ns for p in user.rglob("*")}
+    results, metrics, _ = _run(tmp_path, {"dataset": "bids", "bids_root": str(user),
+                                          "tasks": {"t1_to_t2": {"methods": ["none", "unet"]}}})
+    assert set(metrics.method) == {"none", "unet"}
+    assert np.isfinite(metrics[["mae", "psnr", "ssim"]].to_numpy()).all()
+    _assert_t2_registered_onto_t1(results, ixi_mirror)
+    assert {p: p.stat().st_mtime_ns for p in user.rglob("*")} == before  # only read
+
+
+def _assert_t2_registered_onto_t1(results, ixi_mirror):
+    """IXI002's preprocessed T2w lies on its T1w's RAS grid and matches the
+    mirror's T2w before the simulated head movement, which the T2w placed by
+    its header alone does not."""
     anat = results / "preproc" / "sub-IXI002" / "anat"
     assert (anat / "sub-IXI002_from-T2w_to-T1w_mode-image_xfm.mat").exists()
     t1, affine = io.load_array(anat / "sub-IXI002_desc-preproc_T1w.nii.gz")
@@ -218,16 +241,11 @@ def test_t1_to_t2_on_a_served_ixi_mirror(ixi_mirror, tmp_path):
     assert io.same_grid((t1.shape, affine), (t2.shape, t2_affine))
     assert nib.aff2axcodes(affine) == ("R", "A", "S")
     head = io.load_array(anat / "sub-IXI002_desc-head_mask.nii.gz")[0] > 0
-    # registered: the T2w matches the phantom's T2w before the simulated head movement,
-    # where the T2w placed by its header alone does not
     truth = resample_to_grid(*io.load_array(ixi_phantom_image(ixi_mirror, 0, "T2w")), t2.shape, affine)
     raw = io.load_array(results / "rawdata" / "sub-IXI002" / "anat" / "sub-IXI002_T2w.nii.gz")
     unregistered = resample_to_grid(*raw, t2.shape, affine)
     assert np.corrcoef(truth[head], t2[head])[0, 1] > 0.9
     assert np.corrcoef(truth[head], unregistered[head])[0, 1] < 0.8
-    # re-runnable: nothing to do, nothing downloaded again (the mirror is gone)
-    dry = snakemake(tmp_path, "-n", config=config)
-    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
 
 
 @pytest.mark.slow

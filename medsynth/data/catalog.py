@@ -117,8 +117,9 @@ def _dataset(config: dict) -> Dataset:
     if name == "bids":
         if "bids_root" not in config:
             raise ConfigError("config key bids_root: required when dataset is 'bids'")
+        # a user's T2w is rarely on the T1w's grid: register it, as IXI's
         return Dataset("bids", (None,), _needed_contrasts(config["tasks"]),
-                       has_ct="mr_to_ct" in config["tasks"])
+                       has_ct="mr_to_ct" in config["tasks"], registered=True)
     raise ConfigError(f"config key dataset: unknown dataset {name!r}")
 
 
