@@ -8,12 +8,15 @@ Dice difference between methods reflects the images, not the segmenter.
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 from collections.abc import Iterator
 
 import numpy as np
 
 from medsynth.antsio import ants_module, from_ants, to_ants
+
+log = logging.getLogger(__name__)
 
 TISSUE_LABELS = {1: "CSF", 2: "GM", 3: "WM"}
 
@@ -66,6 +69,11 @@ def atropos_tissues(data: np.ndarray, affine: np.ndarray, brain_mask: np.ndarray
     Atropos classes are named by their mean intensity in ``data``, ordered as
     the contrast dictates (T1w CSF<GM<WM; T2w WM<GM<CSF). Reproducible:
     Atropos runs with its constant seed, whatever the thread count.
+
+    An image without three separable intensities inside the mask (a collapsed
+    synthesis: all but a few brain voxels one value) makes Atropos exit with
+    an error; that image has no tissues to find, so every brain voxel gets 0
+    and its tissue Dice is 0, instead of the whole evaluation failing.
     """
     if contrast not in _LABELS_BY_BRIGHTNESS:
         raise ValueError(f"Atropos tissue order is defined for {SEGMENTABLE_CONTRASTS}, "
@@ -78,11 +86,18 @@ def atropos_tissues(data: np.ndarray, affine: np.ndarray, brain_mask: np.ndarray
         raise ValueError("brain mask is empty")
     ants = ants_module()
     with _private_tempdir():
-        result = ants.atropos(
-            a=to_ants(data, affine), x=to_ants(mask.astype(np.float32), affine),
-            i=ATROPOS_INIT, m=ATROPOS_MRF, c=ATROPOS_CONVERGENCE,
-            r=ATROPOS_USE_RANDOM_SEED,
-        )
+        try:
+            result = ants.atropos(
+                a=to_ants(data, affine), x=to_ants(mask.astype(np.float32), affine),
+                i=ATROPOS_INIT, m=ATROPOS_MRF, c=ATROPOS_CONVERGENCE,
+                r=ATROPOS_USE_RANDOM_SEED,
+            )
+        except Exception as err:  # ANTsPy raises a bare Exception for Atropos's exit status
+            if _separable(data[mask]):
+                raise
+            log.warning("Atropos found no three tissues in a %s image whose brain is almost "
+                        "one value (%s); no tissue labelled", contrast, err)
+            return np.zeros(data.shape, dtype=np.uint8)
     classes = np.rint(from_ants(result["segmentation"])[0]).astype(np.int16)
     classes[~mask] = 0
     means = {k: float(data[classes == k].mean()) if (classes == k).any() else np.inf
@@ -91,6 +106,13 @@ def atropos_tissues(data: np.ndarray, affine: np.ndarray, brain_mask: np.ndarray
     for k, label in zip(sorted(means, key=means.get), _LABELS_BY_BRIGHTNESS[contrast], strict=True):
         labels[classes == k] = label
     return labels
+
+
+def _separable(values: np.ndarray) -> bool:
+    """Whether at least 1 % of the voxels differ from the most common value
+    (fewer cannot make three k-means classes)."""
+    _, counts = np.unique(values, return_counts=True)
+    return counts.max() < 0.99 * values.size
 
 
 def bone_mask_from_ct(hu: np.ndarray, head_mask: np.ndarray,

@@ -81,6 +81,16 @@ def test_atropos_rejects_ct_and_empty_masks():
         atropos_tissues(render(truth, "T1w"), AFFINE, np.zeros(truth.shape, bool), "T1w")
 
 
+def test_a_collapsed_image_has_no_tissues_instead_of_failing():
+    truth = nested_spheres()
+    brain = truth > 0
+    collapsed = np.zeros(truth.shape, np.float32)  # a synthesis stuck at 0 (a dead ReLU)
+    collapsed[tuple(np.argwhere(brain)[:20].T)] = 0.05  # but for a few voxels
+    seg = atropos_tissues(collapsed, AFFINE, brain, "T1w")
+    assert not seg.any()
+    assert set(dice_per_label(seg, truth, LABELS).values()) == {0.0}
+
+
 def test_bone_threshold():
     hu = np.array([-1000.0, 0.0, 100.0, 299.0, 301.0, 700.0, 1500.0])
     head = np.array([True, True, True, True, True, True, False])

@@ -11,6 +11,8 @@
 # Jobs are tracked by process group: a requeue then also ends the batch step's Snakemake,
 # which outlives its killed parent shell and escapes tracking by parent process.
 set -euo pipefail
+# runuser and the daemons live in sbin, which a non-login shell's PATH may lack
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 CONF_DIR=/etc/slurm
 MARK="# medsynth test cluster (tests/slurm/setup_cluster.sh)"
