@@ -98,6 +98,7 @@ def boxplots(df: pd.DataFrame, task: str, out_png: str | os.PathLike,
     metrics = metrics_present(sub, wanted)
     if not metrics:
         raise ValueError(f"task {task!r} has no finite values of {list(wanted)} to plot")
+    sub = sub[sub[metrics].notna().any(axis=1)]  # conditions with nothing to show get no legend
     long = _long(sub, metrics)
     conditions = condition_order(sub)
     labels = {c: condition_label(task, c) for c in conditions}
