@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import seconds_per_step, timed
 
 from medsynth import config, io, train
 from medsynth.case import TrainingData
@@ -41,15 +41,6 @@ def phantom_pair(voxel_mm: float, target: str, work: Path):
     if target != "CT":
         tgt = tgt / np.percentile(tgt[head], 99)
     return ((t1 / np.percentile(t1[head], 99)).astype(np.float32), tgt.astype(np.float32), head)
-
-
-def per_step(model, rng, steps: int) -> float:
-    for _ in range(2):
-        model.train_step(model.sample_batch(rng))
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.train_step(model.sample_batch(rng))
-    return (time.perf_counter() - start) / steps
 
 
 def main() -> None:
@@ -83,19 +74,15 @@ def main() -> None:
     runtime = train.Runtime.create()
     source, tgt, mask = context_gan._network_arrays(data)
     stage = context_gan.ContextGanStage(runtime, params, source, tgt, mask, lambda g: {})
-    step_s = per_step(stage, rng, args.steps)
+    step_s = seconds_per_step(stage, rng, args.steps)
     p2p_model = pix2pix.Pix2Pix(runtime, p2p, data)
-    p2p_step_s = per_step(p2p_model, rng, args.steps)
+    p2p_step_s = seconds_per_step(p2p_model, rng, args.steps)
 
     generators = [context_gan.ContextFCN(1 + (k > 0), params["widths"], params["kernels"])
                   for k in range(params["n_stages"])]
     network_t1 = network_source(t1[None], ("T1w",))
-    start = time.perf_counter()
-    context_gan.synthesise(generators, network_t1, params, runtime.device)
-    infer_s = time.perf_counter() - start
-    start = time.perf_counter()
-    pix2pix.generate(p2p_model.generator, network_t1, p2p, runtime.device)
-    p2p_infer_s = time.perf_counter() - start
+    _, infer_s = timed(context_gan.synthesise, generators, network_t1, params, runtime.device)
+    _, p2p_infer_s = timed(pix2pix.generate, p2p_model.generator, network_t1, p2p, runtime.device)
 
     cascade_s = params["n_stages"] * params["iterations"] * step_s
     print(f"context_gan training: {step_s:.3f} s per iteration, "

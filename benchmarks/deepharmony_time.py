@@ -18,17 +18,29 @@ fit and mapping of the same volume.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
+from timing import seconds_per_step, timed
 
 from medsynth import config, train
 from medsynth.case import TrainingData
 from medsynth.methods import deepharmony, histogram_matching
 from medsynth.tasks import parse_condition
+
+
+def histogram_matching_fit_and_map(data: TrainingData, volume: np.ndarray) -> np.ndarray:
+    """Histogram matching's work for one volume: the mean target landmarks of
+    the training subjects, then the source's landmarks and the mapping."""
+    marks = histogram_matching.DEFAULTS["percentiles"]
+    reference = np.mean([histogram_matching.landmarks(np.asarray(t[0]), np.asarray(m[0]) > 0,
+                                                      marks)
+                         for t, m in zip(data.target, data.mask, strict=True)], axis=0)
+    head = np.asarray(data.mask[0, 0]) > 0
+    source_marks = histogram_matching.landmarks(volume[0], head, marks)
+    return histogram_matching.piecewise_linear(volume[0], source_marks, reference)
 
 
 def main() -> None:
@@ -64,27 +76,12 @@ def main() -> None:
     rng = train.seed_everything(0)
     runtime = train.Runtime.create()
     model = deepharmony.DeepHarmonyModel(runtime, params, data)
-    for _ in range(2):
-        model.train_step(model.sample_batch(rng))
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        model.train_step(model.sample_batch(rng))
-    step_s = (time.perf_counter() - start) / args.steps
+    step_s = seconds_per_step(model, rng, args.steps)
     patches = params["batch_size"] * len(params["orientations"])
 
-    start = time.perf_counter()
-    deepharmony.harmonise(model.nets, volume, params["infer_batch_size"], runtime.device)
-    infer_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    marks = histogram_matching.DEFAULTS["percentiles"]
-    reference = np.mean([histogram_matching.landmarks(np.asarray(t[0]), np.asarray(m[0]) > 0,
-                                                      marks)
-                         for t, m in zip(data.target, data.mask, strict=True)], axis=0)
-    head = np.asarray(data.mask[0, 0]) > 0
-    source_marks = histogram_matching.landmarks(volume[0], head, marks)
-    histogram_matching.piecewise_linear(volume[0], source_marks, reference)
-    hm_s = time.perf_counter() - start
+    _, infer_s = timed(deepharmony.harmonise, model.nets, volume, params["infer_batch_size"],
+                       runtime.device)
+    _, hm_s = timed(histogram_matching_fit_and_map, data, volume)
 
     print(f"deepharmony training: {step_s:.3f} s per iteration, {patches / step_s:.1f} "
           f"patches/s; {params['iterations']} iterations = {params['iterations'] * step_s:.0f} s "

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import seconds_per_step, timed
 
 from medsynth import config, io, train
 from medsynth.case import TrainingData
@@ -37,12 +37,6 @@ def phantom_t1(voxel_mm: float, work: Path) -> tuple[np.ndarray, np.ndarray]:
     t1, _ = io.load_array(next(work.rglob("*_acq-A_T1w.nii.gz")))
     head = t1 > 0.05 * t1.max()
     return (t1 / np.percentile(t1[head], 99)).astype(np.float32), head
-
-
-def timed(fn, *args):
-    start = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - start
 
 
 def main() -> None:
@@ -75,12 +69,7 @@ def main() -> None:
     rng = train.seed_everything(0)
     runtime = train.Runtime.create()
     model = red_wgan.RedWgan(runtime, params, data)
-    for _ in range(2):
-        model.train_step(model.sample_batch(rng))
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        model.train_step(model.sample_batch(rng))
-    step_s = (time.perf_counter() - start) / args.steps
+    step_s = seconds_per_step(model, rng, args.steps)
     _, infer_s = timed(red_wgan.denoise, model.generator, noisy[None], params, runtime.device)
 
     sigma, estimate_s = timed(estimate_rician_sigma, noisy, head)
