@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from medsynth import methods as method_registry
-from medsynth.tasks import TASKS, condition_names
+from medsynth.tasks import SBD_NOISE_LEVELS, TASKS, condition_names, sbd_levels
 
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "config.schema.json"
 
@@ -60,6 +60,12 @@ def validate(config: dict, outside_methods: dict[str, tuple[str, ...]] | None = 
                 raise ConfigError(
                     f"config key tasks.{task}.methods: method {method!r} does not solve "
                     f"task {task!r} (it solves: {', '.join(known[method])})")
+    denoise = config.get("tasks", {}).get("denoise")
+    if denoise and denoise.get("sbd_test") and not sbd_levels(denoise):
+        raise ConfigError(
+            f"config key tasks.denoise.sbd_test: BrainWeb's SBD has noise levels "
+            f"{', '.join(map(str, SBD_NOISE_LEVELS))} %; none of noise_levels "
+            f"{denoise['noise_levels']} is one of them")
     for method in config.get("method_params", {}):
         if method not in known:
             raise ConfigError(f"config key method_params.{method}: unknown method {method!r}")

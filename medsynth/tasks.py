@@ -32,10 +32,25 @@ TASKS: dict[str, Task] = {
 }
 
 
+# Noise levels (%) of BrainWeb's simulated-MRI database (SBD), the denoise
+# task's optional external test set (``tasks.denoise.sbd_test``).
+SBD_NOISE_LEVELS = (1, 3, 5, 7, 9)
+SBD_PREFIX = "sbd-"  # condition of the SBD test at a level: sbd-noise-<level>
+
+
+def sbd_levels(task_config: dict) -> list[int]:
+    """The configured noise levels that SBD also has, where its test is on."""
+    if not task_config.get("sbd_test"):
+        return []
+    return [k for k in SBD_NOISE_LEVELS if k in task_config["noise_levels"]]
+
+
 def condition_names(task: str, task_config: dict) -> list[str]:
-    """Condition wildcards of a task, e.g. ``noise-3`` or ``thick-1.2mm``."""
+    """Condition wildcards of a task, e.g. ``noise-3`` or ``thick-1.2mm``;
+    ``sbd-noise-3`` tests the ``noise-3`` models on BrainWeb's SBD at 3 %."""
     if task == "denoise":
-        return [f"noise-{level:g}" for level in task_config["noise_levels"]]
+        synthetic = [f"noise-{level:g}" for level in task_config["noise_levels"]]
+        return synthetic + [f"{SBD_PREFIX}noise-{level}" for level in sbd_levels(task_config)]
     if task == "superres":
         return [f"thick-{mm:g}mm" for mm in task_config["thicknesses_mm"]]
     if task == "harmonize":
@@ -57,6 +72,10 @@ class Condition:
     noise_percent: float | None = None
     thickness_mm: float | None = None  # slice profile FWHM
     spacing_mm: float | None = None  # slice spacing: thickness plus the gap
+    # an external test set's name (brainweb_sbd): its images come with their
+    # own noise, and it is predicted with the models of `trained_on`
+    external: str | None = None
+    trained_on: str | None = None
 
     @property
     def is_ct(self) -> bool:
@@ -71,6 +90,22 @@ def one_model_per_level(task_config: dict) -> bool:
     return bool(task_config.get("one_model_per_level", True))
 
 
+def is_external(condition: str) -> bool:
+    """Whether a condition wildcard names an external test set (no training data of its own)."""
+    return condition.startswith(SBD_PREFIX)
+
+
+def model_condition(task: str, condition: str, task_config: dict) -> str:
+    """The condition whose trained model predicts `condition`: its own, its
+    synthetic twin for an external test set, or all-levels for a denoiser
+    trained on every level together."""
+    if task == "denoise" and not one_model_per_level(task_config):
+        return ALL_LEVELS
+    if is_external(condition):
+        return parse_condition(task, condition, task_config).trained_on
+    return condition
+
+
 def all_levels_condition() -> Condition:
     """The denoise condition of a model trained on every noise level together
     (RED-WGAN-m): same images, no single noise level."""
@@ -82,6 +117,10 @@ def parse_condition(task: str, condition: str, task_config: dict) -> Condition:
     if condition not in condition_names(task, task_config):
         raise ValueError(f"task {task!r} has no condition {condition!r}")
     spec = TASKS[task]
+    if task == "denoise" and condition.startswith(SBD_PREFIX):
+        level = float(condition.removeprefix(f"{SBD_PREFIX}noise-"))
+        return Condition(task, condition, ("T1w",), "A", "T1w", "A", noise_percent=level,
+                         external="brainweb_sbd", trained_on=condition.removeprefix(SBD_PREFIX))
     if task == "denoise":
         level = float(condition.removeprefix("noise-"))
         return Condition(task, condition, ("T1w",), "A", "T1w", "A", noise_percent=level)

@@ -11,10 +11,13 @@ from medsynth.data import catalog, phantom_subject_ids
 from medsynth.split import split_subjects
 from medsynth.tasks import (
     ALL_LEVELS,
+    SBD_PREFIX,
     TASKS,
     all_levels_condition,
-    one_model_per_level,
+    is_external,
+    model_condition,
     parse_condition,
+    sbd_levels,
 )
 
 PRESET = msconfig.preset(config)
@@ -23,7 +26,12 @@ DATASET = catalog.dataset(config)
 # Real datasets are resampled onto grids of this voxel size (the phantom is
 # generated at it).
 VOXEL_MM = config.get("voxel_mm", PRESET["phantom"]["voxel_mm"])
-DOWNLOADS = f"{config.get('downloads', 'downloads')}/{DATASET.name}"
+DOWNLOADS_ROOT = config.get("downloads", "downloads")
+DOWNLOADS = f"{DOWNLOADS_ROOT}/{DATASET.name}"
+# BrainWeb's simulated-MRI database, the denoise task's optional external test set
+SBD_REMOTES = catalog.sbd_remotes(config)
+SBD_DOWNLOADS = f"{DOWNLOADS_ROOT}/{catalog.SBD_FOLDER}"
+SBD_ROOT = f"{R}/external/{catalog.SBD_FOLDER}"
 CONDITIONS = msconfig.task_conditions(config)
 OUTSIDE_METHODS = {}
 # Pseudo-methods written by rules of this workflow rather than by a method.
@@ -82,6 +90,12 @@ def split():
 
 def test_subjects():
     return split()["test"]
+
+
+def condition_subjects(task, condition):
+    """Who a condition is evaluated on: the split's test subjects, or an
+    external test set's own subject."""
+    return ["sbd"] if is_external(condition) else test_subjects()
 
 
 def condition_of(wildcards):
@@ -146,10 +160,9 @@ def self_supervised_model_dir(task="{task}", condition="{condition}", method="{m
 
 
 def trained_model_dir(task, condition, method):
-    """Where the model a trained method predicts a condition with lives: its
-    condition's folder, or all-levels/ for a denoiser trained on every level."""
-    if task == "denoise" and not one_model_per_level(config["tasks"]["denoise"]):
-        condition = ALL_LEVELS
+    """Where the model a trained method predicts a condition with lives (see
+    medsynth.tasks.model_condition)."""
+    condition = model_condition(task, condition, config["tasks"][task])
     return f"{task_dir(task, condition)}/{method}/model"
 
 
@@ -166,7 +179,7 @@ def model_dirs():
         self_supervised_model_dir(t, c, m, s)
         for t, c, m in configured
         if is_self_supervised(m)
-        for s in test_subjects()
+        for s in condition_subjects(t, c)
     ]
 
 

@@ -1,6 +1,7 @@
 # Acquire: the built-in phantom cohort (one job per subject), or a real
 # dataset: each published file downloaded by its own job, then converted into
-# the BIDS-like layout by a checkpoint, after which its subjects are known.
+# the BIDS-like layout by a checkpoint, after which its subjects are known;
+# and, where the denoise task tests on it, BrainWeb's simulated-MRI database.
 
 # Light rules run in the submitting Snakemake on a cluster rather than queueing.
 
@@ -45,34 +46,10 @@ if DATASET.is_phantom:
 
 else:
 
-    localrules:
-        download,
-
-    REMOTES = {remote.name: remote for remote in DATASET.remotes}
-
-
-    rule download:
-        """One published file, verified against its published size and checksum."""
-        output:
-            f"{DOWNLOADS}/{{file}}",
-        params:
-            remote=lambda w: REMOTES[w.file],
-        wildcard_constraints:
-            file="|".join(re.escape(name) for name in REMOTES) or "(?!)",
-        log:
-            log("download/{file}"),
-        benchmark:
-            bench("download/{file}")
-        conda:
-            "../envs/medsynth.yaml"
-        script:
-            "../workflow_scripts/download.py"
-
-
     checkpoint acquire_dataset:
         """Convert the downloads (or the user's BIDS folder) into rawdata/."""
         input:
-            [f"{DOWNLOADS}/{name}" for name in REMOTES],
+            [f"{DOWNLOADS}/{remote.name}" for remote in DATASET.remotes],
         output:
             directory(RAW),
         params:
@@ -88,3 +65,54 @@ else:
             "../envs/medsynth.yaml"
         script:
             "../workflow_scripts/acquire_dataset.py"
+
+
+# Published files by download folder: the dataset's own, and the SBD volumes
+# that the denoise task's external test needs (shared by every dataset).
+REMOTES = {(DATASET.name, r.name): r for r in DATASET.remotes}
+REMOTES.update({(catalog.SBD_FOLDER, r.name): r for r in SBD_REMOTES})
+
+if REMOTES:
+
+    localrules:
+        download,
+
+
+    rule download:
+        """One published file, verified against its published size and checksum."""
+        output:
+            f"{DOWNLOADS_ROOT}/{{source}}/{{file}}",
+        params:
+            remote=lambda w: REMOTES[(w.source, w.file)],
+        wildcard_constraints:
+            source="|".join(re.escape(s) for s in {s for s, _ in REMOTES}),
+            file="|".join(re.escape(f) for f in {f for _, f in REMOTES}),
+        log:
+            log("download/{source}/{file}"),
+        benchmark:
+            bench("download/{source}/{file}")
+        conda:
+            "../envs/medsynth.yaml"
+        script:
+            "../workflow_scripts/download.py"
+
+if SBD_REMOTES:
+
+    rule acquire_brainweb_sbd:
+        """BrainWeb's simulated T1w volumes and their anatomical model as NIfTI."""
+        input:
+            [f"{SBD_DOWNLOADS}/{remote.name}" for remote in SBD_REMOTES],
+        output:
+            directory(SBD_ROOT),
+        params:
+            levels=sbd_levels(config["tasks"]["denoise"]),
+            rf_percent=config["tasks"]["denoise"].get("sbd_rf_percent", 0),
+            shape=tuple(config.get("brainweb_sbd_shape", catalog.SBD_SHAPE)),
+        log:
+            log("acquire_brainweb_sbd"),
+        benchmark:
+            bench("acquire_brainweb_sbd")
+        conda:
+            "../envs/medsynth.yaml"
+        script:
+            "../workflow_scripts/acquire_brainweb_sbd.py"

@@ -11,6 +11,8 @@ rule derive_task_inputs:
         raw=lambda w: [f for s in subjects() for f in raw_input(s)] if DATASET.is_phantom else [raw_input()],
     output:
         directory(f"{task_dir()}/inputs"),
+    wildcard_constraints:
+        condition=f"(?!{SBD_PREFIX})[A-Za-z0-9.-]+",
     params:
         subjects=lambda w: subjects(),
         condition=condition_of,
@@ -24,6 +26,28 @@ rule derive_task_inputs:
         "../envs/medsynth.yaml"
     script:
         "../workflow_scripts/derive_task_inputs.py"
+
+
+rule derive_sbd_inputs:
+    """The SBD test at one noise level: BrainWeb's own noisy T1w, no noise added."""
+    input:
+        SBD_ROOT,
+    output:
+        directory(f"{task_dir('denoise')}/inputs"),
+    wildcard_constraints:
+        condition=f"{SBD_PREFIX}noise-[0-9]+",
+    params:
+        condition=lambda w: parse_condition("denoise", w.condition, config["tasks"]["denoise"]),
+        rf_percent=lambda w: config["tasks"]["denoise"].get("sbd_rf_percent", 0),
+        voxel_mm=VOXEL_MM,
+    log:
+        log("derive/denoise_{condition}"),
+    benchmark:
+        bench("derive/denoise_{condition}")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/derive_sbd_inputs.py"
 
 
 rule split_subjects:

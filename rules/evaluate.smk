@@ -4,13 +4,14 @@
 rule evaluate:
     input:
         inputs=inputs_dir,
-        preds=lambda w: [pred_path(w.task, w.condition, w.method, s) for s in test_subjects()],
+        preds=lambda w: [pred_path(w.task, w.condition, w.method, s)
+               for s in condition_subjects(w.task, w.condition)],
     output:
         f"{task_dir()}/{{method}}/eval/metrics.tsv",
     params:
         condition=condition_of,
         dataset=config["dataset"],
-        subjects=lambda w: test_subjects(),
+        subjects=lambda w: condition_subjects(w.task, w.condition),
     log:
         log("evaluate/{task}_{condition}_{method}"),
     benchmark:

@@ -64,7 +64,8 @@ rule example_slices:
     input:
         inputs=inputs_dir,
         preds=lambda w: [
-            pred_path(w.task, w.condition, m, test_subjects()[0]) for m in evaluated_methods(w.task)
+            pred_path(w.task, w.condition, m, condition_subjects(w.task, w.condition)[0])
+            for m in evaluated_methods(w.task)
         ],
     output:
         report(
@@ -76,7 +77,7 @@ rule example_slices:
     params:
         condition=condition_of,
         methods=lambda w: evaluated_methods(w.task),
-        subject=lambda w: test_subjects()[0],
+        subject=lambda w: condition_subjects(w.task, w.condition)[0],
     log:
         log("report/examples_{task}_{condition}"),
     benchmark:

@@ -57,7 +57,8 @@ rule train:
 rule train_all_levels:
     """One denoiser for every noise level (denoise.one_model_per_level: false)."""
     input:
-        lambda w: [f"{task_dir('denoise', c)}/arrays" for c in CONDITIONS["denoise"]],
+        lambda w: [f"{task_dir('denoise', c)}/arrays" for c in CONDITIONS["denoise"]
+                   if not is_external(c)],
     output:
         report(
             directory(f"{task_dir('denoise', ALL_LEVELS)}/{{method}}/model"),

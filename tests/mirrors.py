@@ -15,6 +15,11 @@ each dataset:
 - BrainWeb: gzipped raw little-endian uint16 volumes in MINC order (z, y, x),
   crisp classes x 16, fuzzy memberships scaled to 0..4095, at a reduced
   matrix (``BRAINWEB_SHAPE``) over BrainWeb's field of view.
+- BrainWeb SBD: T1w ``raw_short`` volumes with Rician noise of k % of the
+  white-matter mean, each scaled to 0..4095 on its own as the form exports
+  them, and the discrete model as ``raw_byte`` class indices, at
+  ``SBD_MIRROR_SHAPE`` over the SBD's field of view; the anatomy is a phantom
+  subject none of the other mirrors uses.
 """
 
 import gzip
@@ -31,13 +36,15 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from medsynth import io
-from medsynth.data.brainweb import model_affine
+from medsynth.data.brainweb import box_affine, model_affine
+from medsynth.data.brainweb_sbd import SBD_FIRST_CENTRE_MM, SBD_FOV_MM
 from medsynth.data.catalog import BRAINWEB_CLASSES, BRAINWEB_SUBJECTS
 from medsynth.data.phantom import make_subject
 
 IXI_SCANS = ["IXI002-Guys-0828", "IXI012-HH-1211", "IXI013-HH-1212", "IXI035-IOP-0873"]
 IXI_INCOMPLETE = "IXI016-Guys-0697"  # T1 and T2 only: skipped by the adapter
 BRAINWEB_SHAPE = (46, 56, 46)
+SBD_MIRROR_SHAPE = (46, 55, 46)
 
 
 def _phantom(subject_index: int, folder: Path) -> dict[str, Path]:
@@ -190,4 +197,33 @@ def make_brainweb_mirror(folder: Path, n_subjects: int = 4) -> Path:
         for name, data in volumes.items():
             raw = np.ascontiguousarray(data.astype("<u2").transpose(2, 1, 0)).tobytes()
             (out / f"subject{subject}_{name}").write_bytes(gzip.compress(raw, compresslevel=1))
+    return folder
+
+
+def _minc_raw(data: np.ndarray, dtype: str) -> bytes:
+    """An (x, y, z) volume as BrainWeb's raw export: z slowest, x fastest, gzipped."""
+    return gzip.compress(np.ascontiguousarray(data.astype(dtype).transpose(2, 1, 0)).tobytes(),
+                         compresslevel=1)
+
+
+def make_sbd_mirror(folder: Path, levels=(1, 3, 5, 7, 9), rf_percent: int = 0) -> Path:
+    """``cgi/brainweb1/<alias>`` files of the SBD as the download form serves them."""
+    out = folder / "cgi" / "brainweb1"
+    out.mkdir(parents=True, exist_ok=True)
+    affine = box_affine(SBD_MIRROR_SHAPE, SBD_FOV_MM, SBD_FIRST_CENTRE_MM, 1.0)
+    phantom = _phantom(9, folder / "work")
+    labels = np.rint(_sample(phantom["dseg"], SBD_MIRROR_SHAPE, affine)).astype(int)
+    # phantom label -> SBD class: soft tissue as muscle/skin, bone marrow as skull
+    to_class = np.array([0, 1, 2, 3, 5, 4, 7, 7])
+    (out / "phantom_1.0mm_normal_crisp").write_bytes(_minc_raw(to_class[labels], "u1"))
+    clean = np.clip(_sample(phantom["A_T1w"], SBD_MIRROR_SHAPE, affine), 0, None)
+    sigma_per_percent = clean[labels == 3].mean() / 100
+    rng = np.random.default_rng(7)
+    for level in (0, *levels):
+        sigma = level * sigma_per_percent
+        noisy = np.hypot(clean + sigma * rng.standard_normal(clean.shape),
+                         sigma * rng.standard_normal(clean.shape))
+        exported = np.round(noisy / noisy.max() * 4095)
+        alias = f"T1 ICBM normal 1mm pn{level} rf{rf_percent}"
+        (out / alias).write_bytes(_minc_raw(exported, "<u2"))
     return folder

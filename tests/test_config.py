@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from medsynth import config as msconfig
+from medsynth.tasks import ALL_LEVELS, condition_names, model_condition, parse_condition
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,3 +67,15 @@ def test_condition_names(default_config):
     assert names["superres"] == ["thick-1.2mm", "thick-1.9mm", "thick-3mm", "thick-3.9mm", "thick-4.8mm"]
     assert names["harmonize"] == ["AtoB-T1w", "AtoB-T2w", "AtoB-PDw"]
     assert names["t1_to_t2"] == ["default"]
+
+
+def test_sbd_conditions_test_the_models_of_their_synthetic_twins():
+    denoise = {"noise_levels": [3, 4], "methods": ["red_wgan"], "sbd_test": True}
+    assert condition_names("denoise", denoise) == ["noise-3", "noise-4", "sbd-noise-3"]
+    cond = parse_condition("denoise", "sbd-noise-3", denoise)
+    assert (cond.external, cond.noise_percent, cond.trained_on) == ("brainweb_sbd", 3.0, "noise-3")
+    assert model_condition("denoise", "sbd-noise-3", denoise) == "noise-3"
+    assert model_condition("denoise", "noise-4", denoise) == "noise-4"
+    pooled = {**denoise, "one_model_per_level": False}
+    assert model_condition("denoise", "sbd-noise-3", pooled) == ALL_LEVELS
+    assert condition_names("denoise", {**denoise, "sbd_test": False}) == ["noise-3", "noise-4"]

@@ -2,10 +2,12 @@
 config errors for tasks a dataset cannot serve, and the whole workflow run on
 served mirrors of IXI, SynthRAD2023 and BrainWeb."""
 
+import gzip
 import hashlib
 import shutil
 import tarfile
 from io import BytesIO
+from urllib.parse import parse_qs, urlsplit
 
 import nibabel as nib
 import numpy as np
@@ -17,16 +19,19 @@ from mirrors import (
     BRAINWEB_SHAPE,
     IXI_SCANS,
     IXI_T1_SHAPE,
+    SBD_MIRROR_SHAPE,
     ixi_phantom_image,
     make_brainweb_mirror,
     make_ixi_mirror,
+    make_sbd_mirror,
     make_synthrad_zip,
 )
 from workflow_run import snakemake
 
 from medsynth import io
-from medsynth.config import ConfigError
-from medsynth.data import bids_folder, brainweb, catalog, ixi, synthrad2023
+from medsynth.case import input_path
+from medsynth.config import ConfigError, validate
+from medsynth.data import bids_folder, brainweb, brainweb_sbd, catalog, ixi, synthrad2023
 from medsynth.data.bids import anat_path
 from medsynth.data.download import fetch
 from medsynth.preprocess.resample import resample_to_grid
@@ -45,7 +50,8 @@ def synthrad_mirror(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def brainweb_mirror(tmp_path_factory):
-    return make_brainweb_mirror(tmp_path_factory.mktemp("brainweb"))
+    """The 20 models' volumes and, beside them on the same form, the SBD's."""
+    return make_sbd_mirror(make_brainweb_mirror(tmp_path_factory.mktemp("brainweb")))
 
 
 def test_ixi_archives_convert_to_the_layout_with_sites(ixi_mirror, tmp_path):
@@ -142,6 +148,84 @@ def test_brainweb_truncated_volume_is_named(brainweb_mirror, tmp_path):
         brainweb.read_raw(bad, BRAINWEB_SHAPE)
 
 
+SBD_CONFIG = {"tasks": {"denoise": {"noise_levels": [3, 5, 9, 10], "methods": ["none"],
+                                   "sbd_test": True}}}
+
+
+def _sbd_downloads(mirror, tmp_path):
+    """The mirror's SBD files under the names their remotes give them."""
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    for remote in catalog.sbd_remotes(SBD_CONFIG):
+        alias = parse_qs(urlsplit(remote.url).query)["do_download_alias"][0]
+        shutil.copyfile(mirror / "cgi" / "brainweb1" / alias, downloads / remote.name)
+    return downloads
+
+
+def test_sbd_remotes_are_the_form_requests_of_the_configured_levels():
+    remotes = catalog.sbd_remotes(SBD_CONFIG)
+    assert [r.name for r in remotes] == [
+        "t1_icbm_normal_1mm_pn0_rf0.rawsh.gz", "t1_icbm_normal_1mm_pn3_rf0.rawsh.gz",
+        "t1_icbm_normal_1mm_pn5_rf0.rawsh.gz", "t1_icbm_normal_1mm_pn9_rf0.rawsh.gz",
+        "phantom_1.0mm_normal_crisp.rawb.gz"]  # 10 % is not an SBD level
+    query = parse_qs(urlsplit(remotes[2].url).query)
+    assert remotes[2].url.startswith(catalog.BRAINWEB_URL + "?")
+    assert query["do_download_alias"] == ["T1 ICBM normal 1mm pn5 rf0"]
+    assert query["format_value"] == ["raw_short"] and query["zip_value"] == ["gnuzip"]
+    assert parse_qs(urlsplit(remotes[-1].url).query)["format_value"] == ["raw_byte"]
+    assert catalog.sbd_remotes({"tasks": {"denoise": {"noise_levels": [5], "methods": []}}}) == ()
+
+
+def test_sbd_test_needs_a_noise_level_the_sbd_has():
+    config = {"dataset": "brainweb", "preset": "smoke",
+              "tasks": {"denoise": {"noise_levels": [2, 4], "methods": ["none"], "sbd_test": True}}}
+    with pytest.raises(ConfigError, match=r"tasks\.denoise\.sbd_test: .*1, 3, 5, 7, 9 %; none of"):
+        validate(config)
+
+
+def test_sbd_raw_volumes_convert_to_nifti_with_labels(brainweb_mirror, tmp_path):
+    downloads = _sbd_downloads(brainweb_mirror, tmp_path)
+    brainweb_sbd.convert(downloads, tmp_path / "sbd", [3, 5, 9], 0, shape=SBD_MIRROR_SHAPE)
+    labels, affine = io.load_array(anat_path(tmp_path / "sbd", "sbd", "dseg"))
+    t1, t1_affine = io.load_array(anat_path(tmp_path / "sbd", "sbd", "rec-pn5rf0_T1w"))
+    assert labels.shape == t1.shape == SBD_MIRROR_SHAPE and io.same_grid((labels.shape, affine),
+                                                                         (t1.shape, t1_affine))
+    np.testing.assert_allclose(io.voxel_sizes(affine), np.array([181, 217, 181]) / SBD_MIRROR_SHAPE)
+    assert set(np.unique(labels)) <= {0, 1, 2, 3, 4, 5, 6} and {1, 2, 3} <= set(np.unique(labels))
+    raw = brainweb.read_raw(downloads / "t1_icbm_normal_1mm_pn5_rf0.rawsh.gz", SBD_MIRROR_SHAPE)
+    np.testing.assert_array_equal(t1, raw)  # voxel for voxel, MINC order undone
+    assert t1[labels == 3].mean() > t1[labels == 2].mean() > t1[labels == 1].mean()
+
+
+def test_sbd_labels_outside_the_discrete_model_are_named(brainweb_mirror, tmp_path):
+    downloads = _sbd_downloads(brainweb_mirror, tmp_path)
+    (downloads / catalog.SBD_LABELS_FILE).write_bytes(
+        gzip.compress(np.full(SBD_MIRROR_SHAPE, 160, np.uint8).tobytes()))  # class x 16
+    with pytest.raises(io.InputError, match=r"phantom_1\.0mm_normal_crisp\.rawb\.gz: class index 160"):
+        brainweb_sbd.convert(downloads, tmp_path / "sbd", [5], 0, shape=SBD_MIRROR_SHAPE)
+    assert not (tmp_path / "sbd").exists()
+
+
+@pytest.mark.parametrize("level", [3, 9])
+def test_sbd_inputs_keep_brainwebs_noise_on_the_suites_grid(brainweb_mirror, tmp_path, level):
+    brainweb_sbd.convert(_sbd_downloads(brainweb_mirror, tmp_path), tmp_path / "sbd", [3, 5, 9], 0,
+                         shape=SBD_MIRROR_SHAPE)
+    noise = brainweb_sbd.derive_inputs(tmp_path / "sbd", level, 0, 4.0, tmp_path / "inputs")
+    (source, affine), (target, target_affine) = (
+        io.load_array(input_path(tmp_path / "inputs", "sbd", role)) for role in ("source-T1w", "target"))
+    labels, _ = io.load_array(input_path(tmp_path / "inputs", "sbd", "dseg"))
+    assert source.shape == (50, 60, 50) and io.same_grid((source.shape, affine),
+                                                         (target.shape, target_affine))
+    np.testing.assert_allclose(io.voxel_sizes(affine), 4.0)
+    # the mirror's volumes are exported each to its own range: the gain is matched,
+    # and the noise is BrainWeb's (sd = level % of the white-matter mean), not averaged away
+    white = labels == 3
+    assert np.median(source[white]) / np.median(target[white]) == pytest.approx(1.0, abs=0.005)
+    measured = (source - target)[white].std() / target[white].mean() * 100
+    assert measured == pytest.approx(level, rel=0.12)
+    assert 0 < noise["percent_of_head_maximum"] < level  # the head's maximum is above WM
+
+
 def test_bids_folder_is_only_read(tmp_path, ixi_mirror):
     user = tmp_path / "user_bids"
     ixi.convert(ixi_mirror, user)  # any BIDS folder will do
@@ -199,7 +283,8 @@ def _run(tmp_path, config):
     split = split_subjects(catalog.read_participants(results / "rawdata"), 3, 1, 1, strata)
     if (results / "split.tsv").exists():  # written where a method trains
         assert read_split(results / "split.tsv") == split
-    assert sorted(metrics.subject.unique()) == split["test"]
+    own = metrics[~metrics.condition.str.startswith("sbd-")]  # not the external SBD test
+    assert sorted(own.subject.unique()) == split["test"]
     return results, metrics, config
 
 
@@ -261,13 +346,21 @@ def test_mr_to_ct_on_a_served_synthrad_mirror(synthrad_mirror, tmp_path):
 @pytest.mark.slow
 def test_denoise_and_superres_on_a_served_brainweb_mirror(brainweb_mirror, tmp_path):
     with serve(brainweb_mirror) as (url, _):
-        _, metrics, _ = _run(tmp_path, {
+        results, metrics, _ = _run(tmp_path, {
             "dataset": "brainweb", "brainweb_url": f"{url}/cgi/brainweb1",
             "brainweb_shape": list(BRAINWEB_SHAPE), "max_subjects": 3,
-            "tasks": {"denoise": {"noise_levels": [5], "methods": ["none", "nlm"]},
-                      "superres": {"thicknesses_mm": [8], "methods": ["bspline"]}}})
+            "tasks": {"denoise": {"noise_levels": [5], "methods": ["none", "nlm", "red_wgan"],
+                                  "sbd_test": True},
+                      "superres": {"thicknesses_mm": [8], "methods": ["bspline"]}},
+            "brainweb_sbd_shape": list(SBD_MIRROR_SHAPE)})
     assert set(metrics.task) == {"denoise", "superres"}
     assert metrics.loc[metrics.method != "reference", "dice_mean"].notna().all()
+    # BrainWeb's own noisy T1w, predicted by the models trained on our 5 % noise
+    sbd = metrics[metrics.condition == "sbd-noise-5"].set_index("method")
+    assert set(sbd.index) == {"none", "nlm", "red_wgan"} and set(sbd.subject) == {"sbd"}
+    assert sbd.loc["nlm", "psnr"] > sbd.loc["none", "psnr"]
+    table = (results / "report" / "tables" / "psnr_ssim_by_noise.md").read_text(encoding="utf-8")
+    assert "5 (BrainWeb SBD)" in table
 
 
 def test_workflow_refuses_a_task_the_dataset_cannot_serve_before_downloading(tmp_path):

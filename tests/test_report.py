@@ -11,7 +11,7 @@ from matplotlib.image import imread
 
 from medsynth.io import save_volume
 from medsynth.report import figures, tables
-from medsynth.report.common import method_order, metric_label, parse_conditions
+from medsynth.report.common import condition_order, method_order, metric_label, parse_conditions
 
 
 def rows(task, condition, method, **metrics):
@@ -129,6 +129,21 @@ def test_psnr_ssim_by_noise_rows_ascend_with_the_noisy_input_first(results):
     assert table.loc["3", ("bm4d", "PSNR (dB)")] == "34.00 ± 1.00"
     assert table.loc["9", ("none", "PSNR (dB)")] == "20.33 ± 0.58"
     assert table.loc["1", ("bm4d", "SSIM")] == "0.9100 ± 0.0100"
+
+
+def test_brainweb_sbd_rows_follow_the_synthetic_levels_marked_and_stay_off_the_curves(results, tmp_path):
+    sbd = mr("denoise", "sbd-noise-3", "bm4d", [0.75], mae=[0.1], psnr=[33.0], ssim=[0.88])
+    sbd += mr("denoise", "sbd-noise-3", "none", [0.7], mae=[0.2], psnr=[29.0], ssim=[0.61])
+    df = pd.concat([results, pd.DataFrame(sbd).assign(subject="sbd")], ignore_index=True)
+    table = tables.psnr_ssim_by_noise(df)
+    assert list(table.index) == ["1", "3", "9", "3 (BrainWeb SBD)"]
+    assert table.loc["3 (BrainWeb SBD)", ("bm4d", "PSNR (dB)")] == "33.00"  # one subject: no sd
+    assert table.loc["3", ("bm4d", "PSNR (dB)")] == "34.00 ± 1.00"  # synthetic rows unchanged
+    parsed = parse_conditions(df[df.task == "denoise"]).drop_duplicates("condition")
+    assert dict(zip(parsed.condition, parsed.test_set, strict=True))["sbd-noise-3"] == "BrainWeb SBD"
+    assert condition_order(df[df.task == "denoise"])[-1] == "sbd-noise-3"
+    png = figures.noise_curves(df, tmp_path / "noise.png")
+    assert imread(png).shape[0] > 100
 
 
 def test_write_table_files_parse_back(results, tmp_path):

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from workflow_run import SMOKE_CONFIG, snakemake
 
+from medsynth.tasks import sbd_levels
+
 pytestmark = pytest.mark.slow
 
 
@@ -101,6 +103,19 @@ def test_one_denoiser_for_all_levels_is_one_training_job(tmp_path):
     assert counts["train_all_levels"] == "1"
     assert "train" not in counts  # no per-level training
     assert counts["extract_training_arrays"] == "2"  # each level's arrays feed the one model
+
+
+def test_sbd_test_downloads_its_volumes_once_and_reuses_the_trained_denoiser(tmp_path):
+    denoise = {**SMOKE_CONFIG["tasks"]["denoise"], "sbd_test": True, "one_model_per_level": False}
+    config = {**SMOKE_CONFIG, "tasks": {"denoise": denoise}}
+    result = snakemake(tmp_path, "-n", "--quiet", "rules", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout + result.stderr, re.M))
+    sbd = sbd_levels(denoise)
+    assert sbd and counts["download"] == str(len(sbd) + 2)  # + noise-free T1w + labels
+    assert counts["acquire_brainweb_sbd"] == "1" and counts["derive_sbd_inputs"] == str(len(sbd))
+    assert counts["train_all_levels"] == "1"  # the SBD conditions train nothing of their own
+    assert counts["extract_training_arrays"] == str(len(denoise["noise_levels"]))
 
 
 def test_config_typo_is_named_before_anything_runs(tmp_path):

@@ -36,28 +36,38 @@ CLASS_TO_LABEL = {"bck": 0, "csf": 1, "gry": 2, "wht": 3, "fat": 5, "mus": 4, "m
                   "skl": 6, "ves": 4, "fat2": 5, "dura": 4, "mrw": 7}
 
 
-def model_affine(shape) -> np.ndarray:
-    """RAS affine of a model volume; a volume of another matrix size (a
-    resampled mirror) keeps BrainWeb's field of view and origin corner."""
-    voxel = np.array(MODEL_FOV_MM) / np.array(shape)
+def box_affine(shape, fov_mm, first_centre_mm, native_voxel_mm: float) -> np.ndarray:
+    """RAS affine of a BrainWeb volume given its field of view and the centre
+    of its first voxel at the native resolution; a volume of another matrix
+    size (a resampled mirror) keeps the field of view and the origin corner."""
+    voxel = np.array(fov_mm) / np.array(shape)
     affine = np.diag([*voxel, 1.0])
-    corner = np.array(MODEL_ORIGIN_MM) - 0.25  # outer edge of the first voxel
+    corner = np.array(first_centre_mm) - native_voxel_mm / 2  # outer edge of the first voxel
     affine[:3, 3] = corner + voxel / 2
     return affine
 
 
-def read_raw(path: str | Path, shape=BRAINWEB_MODEL_SHAPE) -> np.ndarray:
-    """Decode one gzipped raw_short volume into an (x, y, z) uint16 array."""
+def model_affine(shape) -> np.ndarray:
+    """RAS affine of an anatomical model volume (0.5 mm voxels natively)."""
+    return box_affine(shape, MODEL_FOV_MM, MODEL_ORIGIN_MM, 0.5)
+
+
+RAW_TYPES = {"<u2": "unsigned short", "u1": "unsigned byte"}
+
+
+def read_raw(path: str | Path, shape=BRAINWEB_MODEL_SHAPE, dtype: str = "<u2") -> np.ndarray:
+    """Decode one gzipped raw volume (raw_short: ``<u2``, raw_byte: ``u1``)
+    into an (x, y, z) array."""
     path = Path(path)
     try:
         data = gzip.decompress(path.read_bytes())
     except (OSError, EOFError, zlib.error) as err:
         raise io.InputError(path, f"not a complete gzip file ({err})") from err
-    expected = 2 * int(np.prod(shape))
+    expected = np.dtype(dtype).itemsize * int(np.prod(shape))
     if len(data) != expected:
         raise io.InputError(path, f"holds {len(data)} bytes; a {'x'.join(map(str, shape))} "
-                            f"unsigned short volume has {expected}")
-    zyx = np.frombuffer(data, dtype="<u2").reshape(tuple(reversed(shape)))
+                            f"{RAW_TYPES[dtype]} volume has {expected}")
+    zyx = np.frombuffer(data, dtype=dtype).reshape(tuple(reversed(shape)))
     return np.ascontiguousarray(zyx.transpose(2, 1, 0))
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from medsynth.config import ConfigError
 from medsynth.data.download import Remote
+from medsynth.tasks import sbd_levels
 
 IXI_URL = "http://biomedic.doc.ic.ac.uk/brain-development/downloads/IXI"
 SYNTHRAD2023_URL = "https://zenodo.org/records/7260705/files/Task1.zip?download=1"
@@ -71,6 +72,12 @@ BRAINWEB_CLASSES = ("bck", "csf", "gry", "wht", "fat", "mus", "m-s", "skl", "ves
                     "dura", "mrw")
 
 
+def _form_request(endpoint: str, alias: str, raw_format: str) -> str:
+    """A download of BrainWeb's form (the aliases of its pages' links), gzipped."""
+    return (f"{endpoint}?do_download_alias={alias}&format_value={raw_format}"
+            "&zip_value=gnuzip&download_for_real=%5BStart+download%21%5D")
+
+
 def brainweb_remotes(endpoint: str, n_subjects: int | None) -> tuple[Remote, ...]:
     """One request of BrainWeb's download form per model volume: the crisp
     labels and the twelve fuzzy tissue maps, raw unsigned short, gzipped."""
@@ -78,10 +85,38 @@ def brainweb_remotes(endpoint: str, n_subjects: int | None) -> tuple[Remote, ...
     for subject in BRAINWEB_SUBJECTS[:n_subjects]:
         for volume in ("crisp", *BRAINWEB_CLASSES):
             alias = f"subject{subject}_{volume}"
-            url = (f"{endpoint}?do_download_alias={alias}&format_value=raw_short"
-                   "&zip_value=gnuzip&download_for_real=%5BStart+download%21%5D")
-            remotes.append(Remote(url, f"{alias}.rawsh.gz"))
+            remotes.append(Remote(_form_request(endpoint, alias, "raw_short"), f"{alias}.rawsh.gz"))
     return tuple(remotes)
+
+
+# BrainWeb's simulated-MRI database (SBD): one normal anatomy (not one of the
+# 20 models) simulated by BrainWeb's own MR simulator at these noise levels (%)
+# and RF non-uniformities (%); 181 x 217 x 181 voxels of 1 mm.
+SBD_RF_PERCENTS = (0, 20, 40)
+SBD_SHAPE = (181, 217, 181)
+SBD_FOLDER = "brainweb_sbd"  # downloads/<folder>: shared by every dataset that tests on it
+SBD_LABELS_FILE = "phantom_1.0mm_normal_crisp.rawb.gz"
+
+
+def sbd_image_file(noise_percent: int, rf_percent: int) -> str:
+    return f"t1_icbm_normal_1mm_pn{noise_percent}_rf{rf_percent}.rawsh.gz"
+
+
+def sbd_remotes(config: dict) -> tuple[Remote, ...]:
+    """The SBD volumes the ``denoise`` task's external test needs: the T1w at
+    each configured SBD noise level, the noise-free T1w (the target) and the
+    discrete anatomical model (raw unsigned bytes: class indices). None
+    unless ``tasks.denoise.sbd_test`` is on."""
+    denoise = config.get("tasks", {}).get("denoise")
+    if not denoise or not sbd_levels(denoise):
+        return ()
+    endpoint = config.get("brainweb_url", BRAINWEB_URL)
+    rf = denoise.get("sbd_rf_percent", 0)
+    levels = [0, *sbd_levels(denoise)]
+    remotes = [Remote(_form_request(endpoint, f"T1+ICBM+normal+1mm+pn{k}+rf{rf}", "raw_short"),
+                      sbd_image_file(k, rf)) for k in levels]
+    return (*remotes, Remote(_form_request(endpoint, "phantom_1.0mm_normal_crisp", "raw_byte"),
+                             SBD_LABELS_FILE))
 
 
 def dataset(config: dict) -> Dataset:

@@ -16,7 +16,15 @@ from medsynth.antsio import ants_module, from_ants, to_ants
 
 def n4_correct(data: np.ndarray, affine: np.ndarray, mask: np.ndarray | None = None,
                shrink_factor: int = 4) -> np.ndarray:
-    """Return `data` divided by its N4-estimated bias field, on the same grid.
+    """Return `data` divided by its N4-estimated bias field (:func:`n4_field`)."""
+    field = n4_field(data, affine, mask, shrink_factor)
+    return np.clip(np.asarray(data, dtype=np.float32) / field, 0.0, None).astype(np.float32)
+
+
+def n4_field(data: np.ndarray, affine: np.ndarray, mask: np.ndarray | None = None,
+             shrink_factor: int = 4) -> np.ndarray:
+    """The N4-estimated bias field of `data`, on the same grid: apart from the
+    correction so that a field fitted on a clean image can correct a noisy copy.
 
     mask: where the field is fitted (the head mask); voxels in it that are
         not positive are left out of the fit, since N4 works on log
@@ -36,7 +44,7 @@ def n4_correct(data: np.ndarray, affine: np.ndarray, mask: np.ndarray | None = N
     """
     data = np.asarray(data, dtype=np.float32)
     if data.ndim != 3:
-        raise ValueError(f"n4_correct expects a 3D volume, got shape {data.shape}")
+        raise ValueError(f"N4 expects a 3D volume, got shape {data.shape}")
     fit = data > 0
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
@@ -54,4 +62,4 @@ def n4_correct(data: np.ndarray, affine: np.ndarray, mask: np.ndarray | None = N
     if field.shape != data.shape or not np.all(field > 0):
         raise RuntimeError("N4 returned a bias field that is not positive on the image grid")
     field /= np.exp(np.mean(np.log(field[fit])))
-    return np.clip(data / field, 0.0, None).astype(np.float32)
+    return field.astype(np.float32)

@@ -29,13 +29,19 @@ def normalise_mr(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
       tasks degrade and the methods see.
     """
     data = np.asarray(data, dtype=np.float32)
+    return (data / np.float32(normalisation_scale(data, mask))).astype(np.float32)
+
+
+def normalisation_scale(data: np.ndarray, mask: np.ndarray) -> float:
+    """The divisor of :func:`normalise_mr`; apart so that a second image of the
+    same acquisition (a noisy copy) can share a clean image's scale."""
     mask = np.asarray(mask, dtype=bool)
-    if mask.shape != data.shape:
-        raise ValueError(f"mask shape {mask.shape} differs from image shape {data.shape}")
+    if mask.shape != np.shape(data):
+        raise ValueError(f"mask shape {mask.shape} differs from image shape {np.shape(data)}")
     if not mask.any():
         raise ValueError("cannot normalise with an empty head mask")
-    scale = float(np.percentile(data[mask], REFERENCE_PERCENTILE))
+    scale = float(np.percentile(np.asarray(data)[mask], REFERENCE_PERCENTILE))
     if not scale > 0:
         raise ValueError(f"the {REFERENCE_PERCENTILE:g}th percentile inside the head mask is "
                          f"{scale}; expected a positive MR intensity")
-    return (data / np.float32(scale)).astype(np.float32)
+    return scale

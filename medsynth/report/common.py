@@ -32,6 +32,9 @@ METRICS = (*IMAGE_METRICS, *TISSUE_DICE, "dice_mean", *CONSISTENCY_METRICS)
 ID_COLUMNS = ("dataset", "task", "condition", "method", "subject")
 
 _NOISE = re.compile(r"^noise-(\d+(?:\.\d+)?)$")
+_SBD_NOISE = re.compile(r"^sbd-noise-(\d+)$")
+# the denoise task's test sets: our own Rician noise, or BrainWeb's simulated MRI
+SYNTHETIC, SBD = "synthetic", "BrainWeb SBD"
 _THICK = re.compile(r"^thick-(\d+(?:\.\d+)?)mm$")
 _HARMONIZE = re.compile(r"^([A-Za-z0-9]+)to([A-Za-z0-9]+)-([A-Za-z0-9]+)$")
 
@@ -50,41 +53,47 @@ def method_order(methods: Iterable[str], order: Sequence[str] | None = None) -> 
 
 
 def parse_conditions(df: pd.DataFrame) -> pd.DataFrame:
-    """Add numeric ``noise_percent``, ``thickness_mm`` and ``contrast`` columns.
+    """Add numeric ``noise_percent``, ``thickness_mm`` and ``contrast`` columns,
+    and the denoise ``test_set`` (:data:`SYNTHETIC` or :data:`SBD`).
 
     Parsed from the condition wildcards of `medsynth.tasks.condition_names`
-    (``noise-3``, ``thick-1.2mm``, ``AtoB-T2w``); NaN / None where a task has
-    no such parameter. Returns a copy.
+    (``noise-3``, ``sbd-noise-3``, ``thick-1.2mm``, ``AtoB-T2w``); NaN / None
+    where a task has no such parameter. Returns a copy.
     """
     out = df.copy()
     cond = out["condition"].astype(str)
     task = out["task"].astype(str)
-    noise = cond.str.extract(_NOISE)[0].astype(float)
+    sbd = cond.str.extract(_SBD_NOISE)[0].astype(float)
+    noise = cond.str.extract(_NOISE)[0].astype(float).fillna(sbd)
     thick = cond.str.extract(_THICK)[0].astype(float)
     contrast = cond.str.extract(_HARMONIZE)[2]
     out["noise_percent"] = noise.where(task == "denoise")
     out["thickness_mm"] = thick.where(task == "superres")
     out["contrast"] = contrast.where(task == "harmonize", None)
+    out["test_set"] = pd.Series(np.where(sbd.notna(), SBD, SYNTHETIC), index=out.index).where(
+        out["noise_percent"].notna(), None)
     return out
 
 
 def condition_order(df: pd.DataFrame) -> list[str]:
-    """Conditions of `df` in reading order: by noise %, thickness, contrast, then name."""
+    """Conditions of `df` in reading order: by test set (synthetic noise first),
+    noise %, thickness, contrast, then name."""
     parsed = parse_conditions(df).drop_duplicates("condition")
     contrast_rank = parsed["contrast"].map(
         lambda c: MR_CONTRASTS.index(c) if c in MR_CONTRASTS else len(MR_CONTRASTS))
     keys = pd.DataFrame({
+        "external": parsed["test_set"] == SBD,
         "noise": parsed["noise_percent"].fillna(-1.0),
         "thick": parsed["thickness_mm"].fillna(-1.0),
         "contrast": contrast_rank,
         "name": parsed["condition"].astype(str),
     })
-    return keys.sort_values(["noise", "thick", "contrast", "name"])["name"].tolist()
+    return keys.sort_values(["external", "noise", "thick", "contrast", "name"])["name"].tolist()
 
 
 def condition_label(task: str, condition: str) -> str:
     """Short legend text: ``3 %`` for noise, ``1.2 mm`` for thickness, the contrast for harmonize."""
-    for pattern, fmt in ((_NOISE, "{} %"), (_THICK, "{} mm")):
+    for pattern, fmt in ((_NOISE, "{} %"), (_SBD_NOISE, "{} % (" + SBD + ")"), (_THICK, "{} mm")):
         found = pattern.match(condition)
         if found:
             return fmt.format(f"{float(found.group(1)):g}")

@@ -32,6 +32,7 @@ from medsynth.report.common import (
     ID_COLUMNS,
     IMAGE_METRICS,
     REFERENCE,
+    SYNTHETIC,
     condition_label,
     condition_order,
     finite,
@@ -198,8 +199,10 @@ def dice_thickness_curve(df: pd.DataFrame, out_png: str | os.PathLike,
 def noise_curves(df: pd.DataFrame, out_png: str | os.PathLike,
                  order: Sequence[str] | None = None) -> Path:
     """PSNR and SSIM against Rician noise level per method (mean ± sd over subjects);
-    ``none`` is the noisy input."""
+    ``none`` is the noisy input. Our own noise only: BrainWeb's SBD levels are
+    on another scale (its table rows say so)."""
     sub = _task_rows(df, "denoise")
+    sub = sub[sub["test_set"] == SYNTHETIC]
     require_columns(sub, ["psnr", "ssim"])
     methods = [m for m in method_order(sub["method"], order) if m != REFERENCE]
     colours = _palette(methods)

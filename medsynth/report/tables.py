@@ -21,6 +21,8 @@ from medsynth.report.common import (
     IMAGE_METRICS,
     METRICS,
     REFERENCE,
+    SBD,
+    SYNTHETIC,
     TISSUE_DICE,
     condition_order,
     finite,
@@ -182,21 +184,25 @@ def psnr_ssim_by_noise(df: pd.DataFrame, order: Sequence[str] | None = None) -> 
     """RED-WGAN's table: rows noise level (%), columns method × {PSNR, SSIM}.
 
     ``none`` is the noisy input itself, the row every denoiser must beat.
+    Levels of BrainWeb's SBD test follow our own, marked as such: BrainWeb's
+    percent refers to the white-matter mean, ours to the head's maximum.
     """
     sub = parse_conditions(_rows_of(df, "denoise"))
     require_columns(sub, ["psnr", "ssim"])
     methods = method_order(sub["method"], order)
-    levels = sorted(sub["noise_percent"].dropna().unique())
     columns = pd.MultiIndex.from_tuples(
         [(m, metric_label(k, "denoise")) for m in methods for k in ("psnr", "ssim")],
         names=["method", "metric"])
-    cells = [
-        [format_mean_sd(sub.loc[(sub["noise_percent"] == level) & (sub["method"] == m), k],
-                        decimals(k, "denoise"))
-         for m in methods for k in ("psnr", "ssim")]
-        for level in levels
-    ]
-    table = pd.DataFrame(cells, index=[f"{level:g}" for level in levels], columns=columns)
+    index, cells = [], []
+    for test_set in (SYNTHETIC, SBD):
+        rows = sub[sub["test_set"] == test_set]
+        for level in sorted(rows["noise_percent"].unique()):
+            at_level = rows[rows["noise_percent"] == level]
+            index.append(f"{level:g}" if test_set == SYNTHETIC else f"{level:g} ({SBD})")
+            cells.append([format_mean_sd(at_level.loc[at_level["method"] == m, k],
+                                         decimals(k, "denoise"))
+                          for m in methods for k in ("psnr", "ssim")])
+    table = pd.DataFrame(cells, index=index, columns=columns)
     table.index.name = "noise (%)"
     return table
 
