@@ -323,7 +323,8 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path,
     if "denoise" in tasks:
         written += write_table(
             psnr_ssim_by_noise(df, order=order), out_dir / "psnr_ssim_by_noise",
-            f"Denoising: PSNR and SSIM by Rician noise level (% of the maximum intensity in the head), "
+            f"Denoising: PSNR and SSIM by Rician noise level (% of the maximum intensity in the head; "
+            f"{SBD} rows: BrainWeb's own noise, % of the white-matter mean, one subject), "
             f"{SD_NOTE}; 'none' is the noisy input.")
     return written
 
