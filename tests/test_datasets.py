@@ -174,6 +174,9 @@ def test_sbd_remotes_are_the_form_requests_of_the_configured_levels():
     assert query["format_value"] == ["raw_short"] and query["zip_value"] == ["gnuzip"]
     assert parse_qs(urlsplit(remotes[-1].url).query)["format_value"] == ["raw_byte"]
     assert catalog.sbd_remotes({"tasks": {"denoise": {"noise_levels": [5], "methods": []}}}) == ()
+    md5 = {"checksums": {remotes[0].name: "a" * 32}}
+    assert catalog.sbd_remotes({**SBD_CONFIG, **md5})[0].md5 == "a" * 32
+    catalog.dataset({**SBD_CONFIG, **md5, "dataset": "ixi"})  # an SBD file is a known name
 
 
 def test_sbd_test_needs_a_noise_level_the_sbd_has():

@@ -105,8 +105,12 @@ def sbd_image_file(noise_percent: int, rf_percent: int) -> str:
 def sbd_remotes(config: dict) -> tuple[Remote, ...]:
     """The SBD volumes the ``denoise`` task's external test needs: the T1w at
     each configured SBD noise level, the noise-free T1w (the target) and the
-    discrete anatomical model (raw unsigned bytes: class indices). None
-    unless ``tasks.denoise.sbd_test`` is on."""
+    discrete anatomical model (raw unsigned bytes: class indices), with the
+    config's ``checksums``. None unless ``tasks.denoise.sbd_test`` is on."""
+    return _with_checksums(_sbd_remotes(config), config)
+
+
+def _sbd_remotes(config: dict) -> tuple[Remote, ...]:
     denoise = config.get("tasks", {}).get("denoise")
     if not denoise or not sbd_levels(denoise):
         return ()
@@ -124,13 +128,17 @@ def dataset(config: dict) -> Dataset:
     ``checksums`` (file name -> MD5) replacing published ones: a mirror may
     hold another release of a file."""
     ds = _dataset(config)
-    overrides = dict(config.get("checksums", {}))
-    unknown = sorted(set(overrides) - {r.name for r in ds.remotes})
+    files = [r.name for r in (*ds.remotes, *_sbd_remotes(config))]
+    unknown = sorted(set(config.get("checksums", {})) - set(files))
     if unknown:
         raise ConfigError(f"config key checksums: {unknown[0]!r} is not a file of dataset "
-                          f"{ds.name!r} (its files: {', '.join(r.name for r in ds.remotes) or 'none'})")
-    remotes = tuple(replace(r, md5=overrides.get(r.name, r.md5)) for r in ds.remotes)
-    return replace(ds, remotes=remotes)
+                          f"{ds.name!r} (its files: {', '.join(files) or 'none'})")
+    return replace(ds, remotes=_with_checksums(ds.remotes, config))
+
+
+def _with_checksums(remotes: tuple[Remote, ...], config: dict) -> tuple[Remote, ...]:
+    overrides = config.get("checksums", {})
+    return tuple(replace(r, md5=overrides.get(r.name, r.md5)) for r in remotes)
 
 
 def _dataset(config: dict) -> Dataset:
