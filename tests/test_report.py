@@ -144,6 +144,11 @@ def test_brainweb_sbd_rows_follow_the_synthetic_levels_marked_and_stay_off_the_c
     assert condition_order(df[df.task == "denoise"])[-1] == "sbd-noise-3"
     png = figures.noise_curves(df, tmp_path / "noise.png")
     assert imread(png).shape[0] > 100
+    tables.write_all_tables(df, tmp_path / "with")
+    tables.write_all_tables(results, tmp_path / "without")
+    caption = "BrainWeb SBD rows: BrainWeb's own noise, % of the white-matter mean"
+    assert caption in (tmp_path / "with" / "psnr_ssim_by_noise.md").read_text(encoding="utf-8")
+    assert "SBD" not in (tmp_path / "without" / "psnr_ssim_by_noise.md").read_text(encoding="utf-8")
 
 
 def test_write_table_files_parse_back(results, tmp_path):

@@ -321,10 +321,12 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path,
             f"tissue volume difference |V - V_B| / V_B, {SD_NOTE}. PDw tissues do not separate "
             f"by intensity (—).")
     if "denoise" in tasks:
+        by_noise = psnr_ssim_by_noise(df, order=order)
+        sbd_note = (f"; {SBD} rows: BrainWeb's own noise, % of the white-matter mean, one subject"
+                    if by_noise.index.str.endswith(f"({SBD})").any() else "")
         written += write_table(
-            psnr_ssim_by_noise(df, order=order), out_dir / "psnr_ssim_by_noise",
-            f"Denoising: PSNR and SSIM by Rician noise level (% of the maximum intensity in the head; "
-            f"{SBD} rows: BrainWeb's own noise, % of the white-matter mean, one subject), "
-            f"{SD_NOTE}; 'none' is the noisy input.")
+            by_noise, out_dir / "psnr_ssim_by_noise",
+            f"Denoising: PSNR and SSIM by Rician noise level (% of the maximum intensity in the "
+            f"head{sbd_note}), {SD_NOTE}; 'none' is the noisy input.")
     return written
 
