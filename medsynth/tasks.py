@@ -36,6 +36,7 @@ TASKS: dict[str, Task] = {
 # task's optional external test set (``tasks.denoise.sbd_test``).
 SBD_NOISE_LEVELS = (1, 3, 5, 7, 9)
 SBD_PREFIX = "sbd-"  # condition of the SBD test at a level: sbd-noise-<level>
+SBD_SUBJECT = "sbd"  # the SBD's one anatomy, the only subject of its conditions
 
 
 def sbd_levels(task_config: dict) -> list[int]:
@@ -43,6 +44,11 @@ def sbd_levels(task_config: dict) -> list[int]:
     if not task_config.get("sbd_test"):
         return []
     return [k for k in SBD_NOISE_LEVELS if k in task_config["noise_levels"]]
+
+
+def sbd_rf_percent(task_config: dict) -> int:
+    """RF non-uniformity (%) of the SBD volumes tested on."""
+    return task_config.get("sbd_rf_percent", 0)
 
 
 def condition_names(task: str, task_config: dict) -> list[str]:
@@ -117,7 +123,7 @@ def parse_condition(task: str, condition: str, task_config: dict) -> Condition:
     if condition not in condition_names(task, task_config):
         raise ValueError(f"task {task!r} has no condition {condition!r}")
     spec = TASKS[task]
-    if task == "denoise" and condition.startswith(SBD_PREFIX):
+    if task == "denoise" and is_external(condition):
         level = float(condition.removeprefix(f"{SBD_PREFIX}noise-"))
         return Condition(task, condition, ("T1w",), "A", "T1w", "A", noise_percent=level,
                          external="brainweb_sbd", trained_on=condition.removeprefix(SBD_PREFIX))

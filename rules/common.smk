@@ -12,12 +12,14 @@ from medsynth.split import split_subjects
 from medsynth.tasks import (
     ALL_LEVELS,
     SBD_PREFIX,
+    SBD_SUBJECT,
     TASKS,
     all_levels_condition,
     is_external,
     model_condition,
     parse_condition,
     sbd_levels,
+    sbd_rf_percent,
 )
 
 PRESET = msconfig.preset(config)
@@ -95,7 +97,7 @@ def test_subjects():
 def condition_subjects(task, condition):
     """Who a condition is evaluated on: the split's test subjects, or an
     external test set's own subject."""
-    return ["sbd"] if is_external(condition) else test_subjects()
+    return [SBD_SUBJECT] if is_external(condition) else test_subjects()
 
 
 def condition_of(wildcards):

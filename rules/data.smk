@@ -106,7 +106,7 @@ if SBD_REMOTES:
             directory(SBD_ROOT),
         params:
             levels=sbd_levels(config["tasks"]["denoise"]),
-            rf_percent=config["tasks"]["denoise"].get("sbd_rf_percent", 0),
+            rf_percent=sbd_rf_percent(config["tasks"]["denoise"]),
             shape=tuple(config.get("brainweb_sbd_shape", catalog.SBD_SHAPE)),
         log:
             log("acquire_brainweb_sbd"),

@@ -38,7 +38,7 @@ rule derive_sbd_inputs:
         condition=f"{SBD_PREFIX}noise-[0-9]+",
     params:
         condition=lambda w: parse_condition("denoise", w.condition, config["tasks"]["denoise"]),
-        rf_percent=lambda w: config["tasks"]["denoise"].get("sbd_rf_percent", 0),
+        rf_percent=lambda w: sbd_rf_percent(config["tasks"]["denoise"]),
         voxel_mm=VOXEL_MM,
     log:
         log("derive/denoise_{condition}"),

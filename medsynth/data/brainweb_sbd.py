@@ -38,9 +38,10 @@ from medsynth.preprocess.masks import brain_mask_from_labels
 from medsynth.preprocess.normalise import normalisation_scale
 from medsynth.preprocess.register import mask_centre, reference_grid
 from medsynth.preprocess.resample import resample_to_grid
+from medsynth.tasks import SBD_SUBJECT
 
-SUBJECT = "sbd"
-SBD_FOV_MM = (181.0, 217.0, 181.0)
+SUBJECT = SBD_SUBJECT
+SBD_FOV_MM = tuple(float(n) for n in SBD_SHAPE)  # 1 mm voxels
 SBD_FIRST_CENTRE_MM = (-90.0, -126.0, -72.0)
 # The discrete model's classes (index = voxel value) and the suite's label for
 # each: skin and connective tissue count as soft tissue, the glial matter
@@ -121,8 +122,9 @@ def derive_inputs(sbd_root: str | Path, noise_percent: int, rf_percent: int, vox
 
     labels = nearest(labels).round().astype(np.uint8)
     head = labels > 0
-    field = n4_field(nearest(volumes["clean"]), grid, mask=head)
-    clean, noisy = (nearest(volumes[k]) / field for k in ("clean", "noisy"))
+    clean, noisy = nearest(volumes["clean"]), nearest(volumes["noisy"])
+    field = n4_field(clean, grid, mask=head)
+    clean, noisy = clean / field, noisy / field
     white = labels == WHITE_MATTER
     noisy *= np.float32(np.median(clean[white]) / np.median(noisy[white]))
     scale = np.float32(normalisation_scale(clean, head))

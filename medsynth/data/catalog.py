@@ -14,7 +14,7 @@ from pathlib import Path
 
 from medsynth.config import ConfigError
 from medsynth.data.download import Remote
-from medsynth.tasks import sbd_levels
+from medsynth.tasks import sbd_levels, sbd_rf_percent
 
 IXI_URL = "http://biomedic.doc.ic.ac.uk/brain-development/downloads/IXI"
 SYNTHRAD2023_URL = "https://zenodo.org/records/7260705/files/Task1.zip?download=1"
@@ -115,7 +115,7 @@ def _sbd_remotes(config: dict) -> tuple[Remote, ...]:
     if not denoise or not sbd_levels(denoise):
         return ()
     endpoint = config.get("brainweb_url", BRAINWEB_URL)
-    rf = denoise.get("sbd_rf_percent", 0)
+    rf = sbd_rf_percent(denoise)
     levels = [0, *sbd_levels(denoise)]
     remotes = [Remote(_form_request(endpoint, f"T1+ICBM+normal+1mm+pn{k}+rf{rf}", "raw_short"),
                       sbd_image_file(k, rf)) for k in levels]
