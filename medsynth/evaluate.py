@@ -8,19 +8,24 @@ prediction on the target grid is scored the same way.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
 
 from medsynth import io
 from medsynth.metrics import dice, dice_per_label, image_metrics, volume_difference_pct
+from medsynth.results_table import SEGMENTATION_FAILED
 from medsynth.segment import (
     SEGMENTABLE_CONTRASTS,
     TISSUE_LABELS,
+    SegmentationError,
     atropos_tissues,
     bone_mask_from_ct,
 )
 from medsynth.tasks import MR_CONTRASTS
+
+log = logging.getLogger(__name__)
 
 BONE_LABELS = (6, 7)  # cortical and cancellous bone in the dseg convention
 CONSISTENCY_KEYS = (*(f"consistency_dice_{n}" for n in TISSUE_LABELS.values()),
@@ -68,7 +73,15 @@ def evaluate_prediction(pred_path: str | os.PathLike, target_path: str | os.Path
     target scan (``consistency_dice_<tissue>`` and their mean) and the
     difference of each tissue's volume between the two
     (``volume_diff_pct_<tissue>``, % of the target scan's volume, and their
-    mean). NaN for PDw. All values are floats.
+    mean). NaN for PDw.
+
+    A prediction that the segmenter cannot segment (Atropos fails or leaves a
+    tissue empty; for CT, no voxel above the bone threshold where the
+    reference has bone) is still scored: its image metrics as usual, its Dice
+    and consistency as a segmentation with no tissue (Dice 0), and
+    ``segmentation_failed`` 1 (else 0) with a warning naming the file. A
+    method's poor output costs that method its Dice, never the run. All
+    values are floats.
     """
     if target_contrast not in (*MR_CONTRASTS, "CT"):
         raise ValueError(f"unknown target contrast {target_contrast!r}; "
@@ -84,12 +97,17 @@ def evaluate_prediction(pred_path: str | os.PathLike, target_path: str | os.Path
 
     is_ct = target_contrast == "CT"
     row = image_metrics(pred, target, head, is_ct)
+    failed = False
     if is_ct:
         pred_bone = bone_mask_from_ct(pred, head)
         if dseg is not None:
             ref_bone = np.isin(dseg, BONE_LABELS) & head
         else:
             ref_bone = bone_mask_from_ct(target, head)
+        failed = not pred_bone.any() and ref_bone.any()
+        if failed:
+            log.warning("%s: no voxel above the bone threshold; bone Dice 0, "
+                        "recorded as a segmentation failure", pred_path)
         row["dice_bone"] = dice(pred_bone, ref_bone)
         row["dice_mean"] = row["dice_bone"]
     elif target_contrast not in SEGMENTABLE_CONTRASTS:
@@ -98,14 +116,35 @@ def evaluate_prediction(pred_path: str | os.PathLike, target_path: str | os.Path
         if consistency:
             row.update(dict.fromkeys(CONSISTENCY_KEYS, np.nan))
     else:
-        pred_seg = atropos_tissues(pred, affine, brain, target_contrast)
+        pred_seg, failed = _prediction_tissues(pred, affine, brain, target_contrast, pred_path)
         target_seg = None
         if consistency or dseg is None:
-            target_seg = atropos_tissues(target, affine, brain, target_contrast)
+            target_seg = _reference_tissues(target, affine, brain, target_contrast, target_path)
         ref_seg = np.where(brain, dseg, 0) if dseg is not None else target_seg
         tissues = dice_per_label(pred_seg, ref_seg, TISSUE_LABELS)
         row.update({f"dice_{name}": value for name, value in tissues.items()})
         row["dice_mean"] = float(np.mean(list(tissues.values())))
         if consistency:
             row.update(segmentation_consistency(pred_seg, target_seg))
+    row[SEGMENTATION_FAILED] = int(failed)
     return {key: float(value) for key, value in row.items()}
+
+
+def _prediction_tissues(pred, affine, brain, contrast, pred_path) -> tuple[np.ndarray, bool]:
+    """The prediction's tissues and whether their segmentation failed. A failed
+    segmentation counts as one that found no tissue: Dice 0 against any
+    reference, volume difference 100 %."""
+    try:
+        return atropos_tissues(pred, affine, brain, contrast), False
+    except SegmentationError as err:
+        log.warning("%s: %s; its Dice values are 0, recorded as a segmentation failure",
+                    pred_path, err)
+        return np.zeros(pred.shape, dtype=np.uint8), True
+
+
+def _reference_tissues(target, affine, brain, contrast, target_path) -> np.ndarray:
+    """The target scan's tissues; a target that cannot be segmented is bad input."""
+    try:
+        return atropos_tissues(target, affine, brain, contrast)
+    except SegmentationError as err:
+        raise io.InputError(target_path, f"reference image cannot be segmented: {err}") from err

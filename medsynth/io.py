@@ -1,7 +1,8 @@
 """NIfTI reading and writing with validation: the one place images enter and leave.
 
 Every image the suite reads goes through :func:`load_volume`, so a truncated,
-non-NIfTI, non-finite or 4D file fails early with a message naming the file.
+non-NIfTI, non-finite or 4D file, or one whose header gives voxels no positive
+size, fails early with a message naming the file.
 Every file the suite writes goes through :func:`atomic_path`, so a killed job
 never leaves a half-written output behind.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.openers import ImageOpener
 
 AFFINE_TOLERANCE_MM = 1e-3
 
@@ -90,12 +92,24 @@ def load_volume(path: str | os.PathLike) -> nib.Nifti1Image:
     if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
         bad = int(np.count_nonzero(~np.isfinite(data)))
         raise InputError(path, f"contains {bad} NaN or infinite voxels")
+    zooms = _stored_voxel_sizes(path, img)
+    if not np.all(np.isfinite(zooms)) or np.any(zooms <= 0):
+        raise InputError(path, f"header voxel sizes {tuple(zooms.tolist())} are not all "
+                               "positive finite numbers")
     affine = img.affine
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise InputError(path, "has a singular or non-finite affine")
     header = img.header.copy()
     header.set_data_shape(data.shape)
     return nib.Nifti1Image(data, affine, header)
+
+
+def _stored_voxel_sizes(path: Path, img: nib.Nifti1Image) -> np.ndarray:
+    """pixdim[1:4] as the file stores them: nibabel's loader silently turns zero
+    voxel sizes into 1 and negative ones positive, hiding a broken header."""
+    with ImageOpener(path) as handle:
+        raw = type(img.header).from_fileobj(handle, check=False)
+    return np.asarray(raw["pixdim"][1:4], dtype=float)
 
 
 def load_array(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

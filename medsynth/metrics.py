@@ -81,6 +81,17 @@ def ssim(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, data_range: flo
     return float(ssim_map[inner][inside].mean())
 
 
+def spread_ratio(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """The prediction's standard deviation inside the mask over the target's:
+    near 0 for a prediction that is (nearly) one value where the target has
+    anatomy (a collapsed network), near 1 for one with the target's contrast."""
+    p, t = _masked(pred, target, mask)
+    spread = float(t.std())
+    if spread == 0.0:
+        raise ValueError("target is constant inside the mask; its spread is zero")
+    return float(p.std()) / spread
+
+
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     """Dice overlap 2|A∩B| / (|A|+|B|) of two boolean arrays.
 

@@ -9,7 +9,10 @@ import pandas as pd
 from medsynth import io
 
 ID_COLUMNS = ["dataset", "task", "condition", "method", "subject"]
-METRIC_ORDER = ["mae", "psnr", "ssim", "dice_CSF", "dice_GM", "dice_WM", "dice_bone", "dice_mean"]
+# 1 where evaluation could not segment the prediction (its Dice then counts as 0), else 0
+SEGMENTATION_FAILED = "segmentation_failed"
+METRIC_ORDER = ["mae", "psnr", "ssim", "dice_CSF", "dice_GM", "dice_WM", "dice_bone", "dice_mean",
+                SEGMENTATION_FAILED]
 
 
 def _ordered(table: pd.DataFrame) -> pd.DataFrame:

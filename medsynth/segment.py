@@ -8,15 +8,12 @@ Dice difference between methods reflects the images, not the segmenter.
 from __future__ import annotations
 
 import contextlib
-import logging
 import tempfile
 from collections.abc import Iterator
 
 import numpy as np
 
 from medsynth.antsio import ants_module, from_ants, to_ants
-
-log = logging.getLogger(__name__)
 
 TISSUE_LABELS = {1: "CSF", 2: "GM", 3: "WM"}
 
@@ -46,6 +43,10 @@ ATROPOS_USE_RANDOM_SEED = 0
 BONE_THRESHOLD_HU = 300.0
 
 
+class SegmentationError(RuntimeError):
+    """The segmenter found no tissues in an image (it failed, or a class is empty)."""
+
+
 @contextlib.contextmanager
 def _private_tempdir() -> Iterator[None]:
     """Send tempfile names into a folder of our own, removed afterwards.
@@ -70,10 +71,10 @@ def atropos_tissues(data: np.ndarray, affine: np.ndarray, brain_mask: np.ndarray
     the contrast dictates (T1w CSF<GM<WM; T2w WM<GM<CSF). Reproducible:
     Atropos runs with its constant seed, whatever the thread count.
 
-    An image without three separable intensities inside the mask (a collapsed
-    synthesis: all but a few brain voxels one value) makes Atropos exit with
-    an error; that image has no tissues to find, so every brain voxel gets 0
-    and its tissue Dice is 0, instead of the whole evaluation failing.
+    Raises :class:`SegmentationError` when the image has no three tissues to
+    find: Atropos exits with an error (a brain that is mostly one value, or
+    only two values) or one of its classes comes out empty. Whether that is
+    the method's failure or bad input is the caller's to decide.
     """
     if contrast not in _LABELS_BY_BRIGHTNESS:
         raise ValueError(f"Atropos tissue order is defined for {SEGMENTABLE_CONTRASTS}, "
@@ -98,16 +99,15 @@ def atropos_tissues(data: np.ndarray, affine: np.ndarray, brain_mask: np.ndarray
                 r=ATROPOS_USE_RANDOM_SEED,
             )
         except Exception as err:  # ANTsPy raises a bare Exception for Atropos's exit status
-            if _separable(data[mask]):
-                raise
-            log.warning("Atropos found no three tissues in a %s image whose brain is almost "
-                        "one value (%s); no tissue labelled", contrast, err)
-            return np.zeros(data.shape, dtype=np.uint8)
+            raise SegmentationError(f"Atropos failed on this {contrast} image ({err})") from err
     classes = np.zeros(data.shape, dtype=np.int16)
     classes[box] = np.rint(from_ants(result["segmentation"])[0])
     classes[~mask] = 0
-    means = {k: float(data[classes == k].mean()) if (classes == k).any() else np.inf
-             for k in (1, 2, 3)}
+    empty = [k for k in (1, 2, 3) if not (classes == k).any()]
+    if empty:
+        raise SegmentationError(f"Atropos left {len(empty)} of its three classes empty "
+                                f"on this {contrast} image")
+    means = {k: float(data[classes == k].mean()) for k in (1, 2, 3)}
     labels = np.zeros(data.shape, dtype=np.uint8)
     for k, label in zip(sorted(means, key=means.get), _LABELS_BY_BRIGHTNESS[contrast], strict=True):
         labels[classes == k] = label
@@ -120,13 +120,6 @@ def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
     low = np.maximum(found.min(axis=0) - margin, 0)
     high = np.minimum(found.max(axis=0) + margin + 1, mask.shape)
     return tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
-
-
-def _separable(values: np.ndarray) -> bool:
-    """Whether at least 1 % of the voxels differ from the most common value
-    (fewer cannot make three k-means classes)."""
-    _, counts = np.unique(values, return_counts=True)
-    return counts.max() < 0.99 * values.size
 
 
 def bone_mask_from_ct(hu: np.ndarray, head_mask: np.ndarray,

@@ -53,15 +53,31 @@ from torch import nn
 from tqdm import tqdm
 
 from medsynth import io
+from medsynth.model_records import (
+    COLLAPSE_SPREAD,
+    OUTCOME_KEYS,
+    PARAMS,
+    SPREAD,
+    VAL_PREFIX,
+    load_params,
+    outcome,
+)
+
+__all__ = ["COLLAPSE_SPREAD", "OUTCOME_KEYS", "PARAMS", "SPREAD", "VAL_PREFIX", "Runtime",
+           "TrainableModel", "TrainingDiverged", "autocast", "device", "load_modules",
+           "load_params", "merge_params", "outcome", "run_training", "seed_everything",
+           "trained_with", "write_loss_log"]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
-PARAMS = "params.json"
 LOSS_CSV = "loss.csv"
 LOSS_PNG = "loss.png"
-VAL_PREFIX = "val_"  # log keys of validation metrics start with this
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite: the run stops where it happened."""
 
 
 def device() -> torch.device:
@@ -188,17 +204,24 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def run_training(build: Callable[[Runtime], TrainableModel], *, iterations: int,
+def run_training(build: Callable[[Runtime], TrainableModel], *, name: str, iterations: int,
                  model_dir: str | os.PathLike, params: dict, seed: int, threads: int,
                  state_dir: str | os.PathLike | None = None, checkpoint_every: int = 500,
                  log_every: int = 50, val_every: int = 0, stop_after: int | None = None) -> None:
     """Train the model `build` returns for `iterations` steps, resuming a checkpoint.
 
+    `name` says what is trained (method, task/condition) in errors and warnings.
     `params` (JSON-serialisable) is written to params.json and identifies the
     run: a checkpoint from other params or another seed is not resumed.
     Validation runs every `val_every` iterations (0: only at the end).
     `stop_after` ends the process's work after that iteration without writing
     anything more, as a killed job would (for tests of resuming).
+
+    A NaN or infinite loss raises :class:`TrainingDiverged` at its iteration,
+    before anything of that iteration is logged or saved. A final validation
+    whose prediction is (near-)constant inside the head (spread below
+    ``COLLAPSE_SPREAD``) logs a warning; params.json then says
+    ``"collapsed": true`` (``false`` otherwise, absent without validation).
     """
     if iterations < 1 or checkpoint_every < 1 or log_every < 1 or val_every < 0:
         raise ValueError("iterations, checkpoint_every and log_every must be positive, "
@@ -230,6 +253,7 @@ def run_training(build: Callable[[Runtime], TrainableModel], *, iterations: int,
               mininterval=1.0 if sys.stderr.isatty() else 30.0) as bar:
         while state.iteration < iterations:
             losses = model.train_step(model.sample_batch(rng))
+            _require_finite(losses, name, state.iteration + 1)
             runtime.scaler.update()
             for scheduler in model.schedulers().values():
                 scheduler.step()
@@ -257,7 +281,8 @@ def run_training(build: Callable[[Runtime], TrainableModel], *, iterations: int,
     with io.atomic_path(model_file) as tmp:
         torch.save({name: _cpu(net.state_dict()) for name, net in model.modules().items()}, tmp)
     with io.atomic_path(model_dir / PARAMS) as tmp:
-        tmp.write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps({**params, **_collapse_record(state.log, name)}, indent=2,
+                                  sort_keys=True) + "\n")
     write_loss_log(state.log, model_dir)
     checkpoint.unlink(missing_ok=True)
     log.info("trained %d iterations in %.1f s; wrote %s", iterations,
@@ -275,15 +300,18 @@ def load_modules(model_dir: str | os.PathLike, map_location: torch.device) -> di
         raise io.InputError(path, f"not a readable model file ({err})") from err
 
 
-def load_params(model_dir: str | os.PathLike) -> dict:
-    """The params a model was trained with (params.json)."""
-    path = Path(model_dir) / PARAMS
-    if not path.exists():
-        raise io.InputError(path, "no params.json here; run the training first")
+def trained_with(model_dir: str | os.PathLike, params: dict) -> bool:
+    """Whether `model_dir` holds a finished model trained with exactly `params`
+    (an unreadable params.json counts as not)."""
+    model_dir = Path(model_dir)
+    if not (model_dir / MODEL).exists() or not (model_dir / PARAMS).exists():
+        return False
     try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise io.InputError(path, f"not valid JSON ({err})") from err
+        record = load_params(model_dir)
+    except io.InputError:
+        return False
+    given = {k: v for k, v in record.items() if k not in OUTCOME_KEYS}
+    return given == json.loads(json.dumps(params))
 
 
 def write_loss_log(rows: list[dict], model_dir: Path) -> None:
@@ -325,6 +353,28 @@ class _TrainState:
         row.update({k: v / self.count for k, v in self.sums.items()})
         self.sums, self.count = {}, 0
         return row
+
+
+def _require_finite(losses: dict[str, float], name: str, iteration: int) -> None:
+    bad = {k: float(v) for k, v in losses.items() if not np.isfinite(float(v))}
+    if bad:
+        found = ", ".join(f"{k} = {v}" for k, v in bad.items())
+        raise TrainingDiverged(f"{name}: loss {found} at iteration {iteration}; training "
+                               "stopped (try a lower learning rate)")
+
+
+def _collapse_record(rows: list[dict], name: str) -> dict:
+    """``{"collapsed": bool, "val_spread": float}`` from the last validation, or {}."""
+    key = f"{VAL_PREFIX}{SPREAD}"
+    spread = next((row[key] for row in reversed(rows) if key in row), None)
+    if spread is None:
+        return {}
+    collapsed = bool(spread < COLLAPSE_SPREAD)
+    if collapsed:
+        log.warning("%s collapsed: its validation prediction is near-constant inside the head "
+                    "(sd %.3g of the target's, below %g); flagged in %s", name, spread,
+                    COLLAPSE_SPREAD, PARAMS)
+    return {"collapsed": collapsed, key: float(spread)}
 
 
 def _validate(model: TrainableModel) -> dict[str, float]:

@@ -168,15 +168,24 @@ def trained_model_dir(task, condition, method):
     return f"{task_dir(task, condition)}/{method}/model"
 
 
-def model_dirs():
-    """Trained models; their loss curves are registered in the report."""
-    configured = [
+def _configured():
+    return [
         (task, condition, method)
         for task, conditions in CONDITIONS.items()
         for condition in conditions
         for method in msconfig.task_methods(config, task)
     ]
-    trained = {trained_model_dir(t, c, m) for t, c, m in configured if is_trained(m)}
+
+
+def trained_model_entries():
+    """(task, condition, method, model folder) of every evaluated trained method."""
+    return [(t, c, m, trained_model_dir(t, c, m)) for t, c, m in _configured() if is_trained(m)]
+
+
+def model_dirs():
+    """Trained models; their loss curves are registered in the report."""
+    configured = _configured()
+    trained = {entry[3] for entry in trained_model_entries()}
     return sorted(trained) + [
         self_supervised_model_dir(t, c, m, s)
         for t, c, m in configured

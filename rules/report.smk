@@ -3,6 +3,7 @@
 
 localrules:
     collect_metrics,
+    collect_models,
     tables,
     figures,
     provenance,
@@ -23,9 +24,28 @@ rule collect_metrics:
         "../workflow_scripts/collect_metrics.py"
 
 
+rule collect_models:
+    """What each trained model's params.json says of its training (collapsed or not)."""
+    input:
+        lambda w: sorted({entry[3] for entry in trained_model_entries()}),
+    output:
+        f"{REPORT}/models.tsv",
+    params:
+        entries=trained_model_entries(),
+    log:
+        log("report/collect_models"),
+    benchmark:
+        bench("report/collect_models")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/collect_models.py"
+
+
 rule tables:
     input:
-        f"{REPORT}/metrics.tsv",
+        metrics=f"{REPORT}/metrics.tsv",
+        models=f"{REPORT}/models.tsv",
     output:
         [
             report(f"{REPORT}/tables/{stem}.{ext}", caption="../report/tables.rst", category="Tables")

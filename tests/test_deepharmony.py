@@ -117,7 +117,7 @@ def test_resumed_training_ends_bit_identical(arrays, tmp_path):
 
     def run(model_dir, **kwargs):
         train.run_training(lambda rt: deepharmony.DeepHarmonyModel(rt, params, data),
-                           iterations=6, model_dir=model_dir, params=params, seed=0, threads=1,
+                           name="deepharmony", iterations=6, model_dir=model_dir, params=params, seed=0, threads=1,
                            checkpoint_every=2, log_every=1, **kwargs)
 
     run(tmp_path / "straight")

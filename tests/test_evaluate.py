@@ -2,7 +2,9 @@
 
 import math
 
+import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from medsynth import io
@@ -37,6 +39,10 @@ def render(dseg, values, noise, seed=0):
 
 @pytest.fixture
 def subject(tmp_path):
+    return write_subject(tmp_path)
+
+
+def write_subject(tmp_path):
     """Write one subject's task inputs; returns a dict of paths and arrays."""
     dseg = head_labels()
     paths = {role: tmp_path / f"sub-01_{role}.nii.gz"
@@ -54,7 +60,9 @@ def subject(tmp_path):
 def test_perfect_mr_prediction_against_labels(subject):
     p = subject["paths"]
     result = evaluate_prediction(p["t1"], p["t1"], p["mask"], p["brainmask"], p["dseg"], "T1w")
-    assert list(result) == ["mae", "psnr", "ssim", "dice_CSF", "dice_GM", "dice_WM", "dice_mean"]
+    assert list(result) == ["mae", "psnr", "ssim", "dice_CSF", "dice_GM", "dice_WM", "dice_mean",
+                            "segmentation_failed"]
+    assert result["segmentation_failed"] == 0.0
     assert all(isinstance(v, float) for v in result.values())
     assert result["mae"] == 0.0
     assert result["psnr"] == math.inf
@@ -105,7 +113,7 @@ def test_prediction_on_the_wrong_grid_names_the_prediction(subject):
 def test_ct_prediction_scores_bone_dice(subject):
     p, tmp, dseg = subject["paths"], subject["dir"], subject["dseg"]
     perfect = evaluate_prediction(p["ct"], p["ct"], p["mask"], p["brainmask"], p["dseg"], "CT")
-    assert list(perfect) == ["mae", "psnr", "ssim", "dice_bone", "dice_mean"]
+    assert list(perfect) == ["mae", "psnr", "ssim", "dice_bone", "dice_mean", "segmentation_failed"]
     assert perfect["dice_bone"] == 1.0 and perfect["dice_mean"] == 1.0
     assert perfect["mae"] == 0.0
     # Lose the bone in one half of the head: Dice = 2|kept| / (|bone| + |kept|).
@@ -165,3 +173,142 @@ def test_volume_difference_and_consistency_by_hand():
     # Dice CSF 2*3/(3+4), GM 2*2/(4+2), WM 2*3/(3+4)
     assert row["consistency_dice_GM"] == pytest.approx(2 / 3)
     assert row["consistency_dice_mean"] == pytest.approx((6 / 7 + 2 / 3 + 6 / 7) / 3)
+
+
+# --- degenerate predictions: scored, never an exception -------------------------------------
+
+def _degenerate(name, target, head):
+    """A poor prediction of `target` of kind `name` (seeded)."""
+    rng = np.random.default_rng(7)
+    inside = target[head]
+    median, spread = float(np.median(inside)), float(inside.max() - inside.min())
+    if name == "zeros":
+        return np.zeros_like(target)
+    if name == "constant":
+        return np.full_like(target, median)
+    if name == "zeros_76pct_small_noise":  # the smoke DeepHarmony's dead final ReLU
+        noisy = median + rng.normal(0, 0.01 * spread, target.shape)
+        return np.where(rng.random(target.shape) < 0.76, 0, noisy).astype(np.float32)
+    if name == "two_values":
+        return np.where(target > median, inside.max(), inside.min()).astype(np.float32)
+    if name == "very_large":
+        return (target * 1e30).astype(np.float32)
+    if name == "negative":
+        return (target - 10 * spread).astype(np.float32)
+    if name == "pure_noise":
+        return rng.normal(inside.mean(), inside.std(), target.shape).astype(np.float32)
+    raise ValueError(name)
+
+
+DEGENERATE = ("zeros", "constant", "zeros_76pct_small_noise", "two_values", "very_large",
+              "negative", "pure_noise")
+# where the segmenter cannot run: Atropos on MR (no three tissues), or no CT voxel above
+# the bone threshold where the reference has bone
+SEGMENTATION_FAILS = {
+    "mr": {"zeros", "constant", "zeros_76pct_small_noise", "two_values"},
+    "ct": {"zeros", "constant", "zeros_76pct_small_noise", "negative"},
+}
+KINDS = {  # evaluation kind: (target image, target contrast, consistency, failure set)
+    "mr_tissue_dice": ("t1", "T1w", False, "mr"),
+    "ct_bone_dice": ("ct", "CT", False, "ct"),
+    "harmonization_consistency": ("t1", "T1w", True, "mr"),
+}
+
+
+def _score_matrix(subject):
+    p, tmp = subject["paths"], subject["dir"]
+    head = subject["dseg"] > 0
+    rows = []
+    for kind, (image, contrast, consistency, fails) in KINDS.items():
+        for name in DEGENERATE:
+            pred = tmp / f"pred_{kind}_{name}.nii.gz"
+            io.save_volume(pred, _degenerate(name, subject[image], head), AFFINE)
+            row = evaluate_prediction(pred, p[image], p["mask"], p["brainmask"], p["dseg"],
+                                      contrast, consistency=consistency)
+            rows.append({"kind": kind, "prediction": name,
+                         "expected_failure": name in SEGMENTATION_FAILS[fails], **row})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def degenerate_subject(tmp_path_factory):
+    return write_subject(tmp_path_factory.mktemp("degenerate"))
+
+
+@pytest.fixture(scope="module")
+def degenerate_rows(degenerate_subject):
+    return _score_matrix(degenerate_subject)
+
+
+def test_every_degenerate_prediction_is_scored_and_flagged_where_segmentation_fails(
+        degenerate_rows):
+    assert len(degenerate_rows) == len(KINDS) * len(DEGENERATE)
+    for row in degenerate_rows:
+        where = f"{row['kind']} / {row['prediction']}"
+        assert np.isfinite([row["mae"], row["ssim"]]).all(), where
+        assert not math.isnan(row["psnr"]), where
+        assert row["segmentation_failed"] == float(row["expected_failure"]), where
+        dice_keys = [k for k in row if k.startswith(("dice_", "consistency_dice_"))]
+        assert dice_keys, where
+        if row["expected_failure"]:  # a failed segmentation found no tissue
+            assert all(row[k] == 0.0 for k in dice_keys), where
+            volume_keys = [k for k in row if k.startswith("volume_diff_pct_")]
+            assert all(row[k] == 100.0 for k in volume_keys), where
+        else:
+            assert all(0.0 <= row[k] <= 1.0 for k in dice_keys), where
+
+
+def test_the_image_metrics_of_a_failed_segmentation_are_still_computed(degenerate_subject,
+                                                                       degenerate_rows):
+    subject = degenerate_subject
+    head = subject["dseg"] > 0
+    zeros = next(r for r in degenerate_rows
+                 if r["kind"] == "ct_bone_dice" and r["prediction"] == "zeros")
+    assert zeros["mae"] == pytest.approx(np.abs(subject["ct"][head]).mean(), rel=1e-5)
+
+
+def test_summary_tables_count_the_failed_segmentations(degenerate_rows, tmp_path):
+    from medsynth.report import tables
+
+    task_of = {"mr_tissue_dice": "t1_to_t2", "ct_bone_dice": "mr_to_ct",
+               "harmonization_consistency": "harmonize"}
+    condition_of = {"harmonize": "AtoB-T1w"}
+    df = pd.DataFrame([{"dataset": "phantom", "task": task_of[r["kind"]],
+                        "condition": condition_of.get(task_of[r["kind"]], "default"),
+                        "method": r["prediction"], "subject": "01",
+                        **{k: v for k, v in r.items()
+                           if k not in ("kind", "prediction", "expected_failure")}}
+                       for r in degenerate_rows])
+    tables.write_all_tables(df, tmp_path)
+    for kind, task in task_of.items():
+        failed = sum(r["expected_failure"] for r in degenerate_rows if r["kind"] == kind)
+        md = (tmp_path / f"summary_{task}.md").read_text(encoding="utf-8")
+        assert f"Segmentation failed on {failed} of {len(DEGENERATE)} predictions" in md
+        summary = pd.read_csv(tmp_path / f"summary_{task}.csv")
+        flagged = summary.loc[summary["flags"].fillna("").str.contains("segmentation failed"),
+                              "method"]
+        assert set(flagged) == {r["prediction"] for r in degenerate_rows
+                                if r["kind"] == kind and r["expected_failure"]}
+    consistency = (tmp_path / "harmonization_consistency.md").read_text(encoding="utf-8")
+    assert "Segmentation failed on 4 of 7 predictions" in consistency
+
+
+def test_a_reference_that_cannot_be_segmented_is_bad_input_named(subject):
+    p, tmp = subject["paths"], subject["dir"]
+    head = subject["dseg"] > 0
+    two = tmp / "sub-01_target_two_values.nii.gz"
+    io.save_volume(two, _degenerate("two_values", subject["t1"], head), AFFINE)
+    with pytest.raises(io.InputError, match="cannot be segmented") as info:
+        evaluate_prediction(p["t1"], two, p["mask"], p["brainmask"], None, "T1w")
+    assert str(two) in str(info.value)
+
+
+def test_a_prediction_with_nan_voxels_still_stops_evaluation_naming_it(subject):
+    p, tmp = subject["paths"], subject["dir"]
+    bad = tmp / "sub-01_pred_nan.nii.gz"
+    data = subject["t1"].copy()
+    data[3, 3, 3] = np.nan
+    nib.save(nib.Nifti1Image(data, AFFINE), bad)
+    with pytest.raises(io.InputError, match="NaN") as info:
+        evaluate_prediction(bad, p["t1"], p["mask"], p["brainmask"], p["dseg"], "T1w")
+    assert str(bad) in str(info.value)

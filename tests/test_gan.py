@@ -213,7 +213,7 @@ def test_resumed_training_ends_bit_identical(arrays, tmp_path, method):
         return pix2pix.Pix2Pix(runtime, params, data)
 
     def run(model_dir, **kwargs):
-        train.run_training(build, iterations=6, model_dir=model_dir, params=params, seed=0,
+        train.run_training(build, name=method, iterations=6, model_dir=model_dir, params=params, seed=0,
                            threads=1, checkpoint_every=2, log_every=1, **kwargs)
 
     run(tmp_path / "straight")

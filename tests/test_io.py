@@ -81,3 +81,16 @@ def test_failed_write_leaves_nothing(tmp_path):
         tmp.write_bytes(b"partial")
         raise RuntimeError("killed mid-write")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("size", [0.0, -2.0, np.nan, np.inf])
+def test_header_without_positive_voxel_sizes_is_named(tmp_path, size):
+    # the sform still gives 2 mm voxels: only the header's pixdim is broken, which
+    # nibabel's loader would silently "repair" to 1 or |size|
+    path = tmp_path / "sub-01_pred_pixdim.nii.gz"
+    img = nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.diag([2.0, 2.0, 2.0, 1.0]))
+    img.header["pixdim"][1:4] = [2.0, size, 2.0]
+    nib.save(img, path)
+    with pytest.raises(io.InputError, match="voxel sizes") as info:
+        io.load_volume(path)
+    assert str(path) in str(info.value)

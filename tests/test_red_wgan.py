@@ -157,7 +157,8 @@ def test_resumed_training_ends_bit_identical(arrays, tmp_path):
     params = {**red_wgan.DEFAULTS, **TINY}
 
     def run(model_dir, **kwargs):
-        train.run_training(lambda rt: red_wgan.RedWgan(rt, params, data), iterations=6,
+        train.run_training(lambda rt: red_wgan.RedWgan(rt, params, data), name="red_wgan",
+                           iterations=6,
                            model_dir=model_dir, params=params, seed=0, threads=1,
                            checkpoint_every=2, log_every=1, **kwargs)
 

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from medsynth.metrics import dice_per_label
-from medsynth.segment import BONE_THRESHOLD_HU, atropos_tissues, bone_mask_from_ct
+from medsynth.segment import (
+    BONE_THRESHOLD_HU,
+    SegmentationError,
+    atropos_tissues,
+    bone_mask_from_ct,
+)
 
 N = 40
 LABELS = {1: "CSF", 2: "GM", 3: "WM"}
@@ -81,14 +86,15 @@ def test_atropos_rejects_ct_and_empty_masks():
         atropos_tissues(render(truth, "T1w"), AFFINE, np.zeros(truth.shape, bool), "T1w")
 
 
-def test_a_collapsed_image_has_no_tissues_instead_of_failing():
+def test_an_image_without_three_tissues_raises_a_segmentation_error():
     truth = nested_spheres()
     brain = truth > 0
     collapsed = np.zeros(truth.shape, np.float32)  # a synthesis stuck at 0 (a dead ReLU)
     collapsed[tuple(np.argwhere(brain)[:20].T)] = 0.05  # but for a few voxels
-    seg = atropos_tissues(collapsed, AFFINE, brain, "T1w")
-    assert not seg.any()
-    assert set(dice_per_label(seg, truth, LABELS).values()) == {0.0}
+    two_values = np.where(truth == 3, 1.0, 0.2).astype(np.float32)  # only two intensities
+    for image in (collapsed, two_values):
+        with pytest.raises(SegmentationError, match="T1w"):
+            atropos_tissues(image, AFFINE, brain, "T1w")
 
 
 def test_bone_threshold():

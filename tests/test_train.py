@@ -62,7 +62,7 @@ PARAMS = {"lr": 1e-2}
 def run(model_dir, seed=0, lr=1e-2, **kwargs):
     options = {"iterations": 10, "checkpoint_every": 5, "log_every": 3, "val_every": 4}
     options.update(kwargs)
-    train.run_training(lambda runtime: ToyGAN(runtime, lr), model_dir=model_dir,
+    train.run_training(lambda runtime: ToyGAN(runtime, lr), name="toy", model_dir=model_dir,
                        params={"lr": lr}, seed=seed, threads=1, **options)
 
 
@@ -138,7 +138,7 @@ def test_logged_loss_is_the_mean_since_the_last_row(tmp_path):
             self.calls = getattr(self, "calls", 0) + 1
             return {"calls": float(self.calls)}
 
-    train.run_training(Constant, iterations=7, model_dir=tmp_path, params={}, seed=0,
+    train.run_training(Constant, name="toy", iterations=7, model_dir=tmp_path, params={}, seed=0,
                        threads=1, log_every=3)
     rows = losses(tmp_path)
     assert [(r["iteration"], float(r["calls"])) for r in rows] == [("3", 2.0), ("6", 5.0),

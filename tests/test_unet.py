@@ -6,6 +6,7 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from paired_inputs import AFFINE, write_inputs
@@ -102,7 +103,9 @@ def test_training_leaves_model_files(trained):
     assert params["in_channels"] == 1 and params["target_contrast"] == "T2w"
     assert params["widths"] == TINY["widths"]
     header = (model / train.LOSS_CSV).read_text().splitlines()[0]
-    assert header == "iteration,l2,val_mae,elapsed_s"
+    assert header == "iteration,l2,val_mae,val_spread,elapsed_s"
+    # three iterations from initialisation: barely more than a constant, and said so
+    assert params["collapsed"] is (params["val_spread"] < train.COLLAPSE_SPREAD)
 
 
 @pytest.mark.parametrize("shape", [(15, 9, 7), (13, 11, 6), (16, 16, 3)])
@@ -152,3 +155,41 @@ def test_short_training_learns_a_monotone_mapping(tmp_path):
     rows = (tmp_path / "model" / train.LOSS_CSV).read_text().splitlines()
     val_mae = float(rows[-1].split(",")[2])
     assert val_mae < 0.1 * identity_mae, (val_mae, identity_mae)  # seen: 0.015 vs 0.26
+    assert train.load_params(tmp_path / "model")["collapsed"] is False
+
+
+def test_a_nan_loss_stops_training_naming_method_condition_and_iteration(trained, monkeypatch):
+    monkeypatch.setitem(unet.LOSSES, "l2",
+                        lambda pred, target: nn.functional.mse_loss(pred, target) * float("nan"))
+    with pytest.raises(train.TrainingDiverged,
+                       match=r"unet t1_to_t2/default: loss l2 = nan at iteration 1"):
+        steps.train("unet", T1_TO_T2, trained / "arrays", trained / "nan-model", TINY, seed=0,
+                    threads=1, state_dir=trained / "nan-state")
+    assert not (trained / "nan-model" / train.MODEL).exists()
+
+
+def test_a_model_predicting_a_constant_head_is_flagged_collapsed(trained, monkeypatch, caplog):
+    from medsynth.model_records import read_model_table, write_model_table
+    from medsynth.report.tables import summary_table
+
+    # the network's output stuck at one value, as after a dead final ReLU
+    monkeypatch.setattr(unet, "predict_slices",
+                        lambda net, source, *args, **kwargs: np.zeros(source.shape[1:], np.float32))
+    steps.train("unet", T1_TO_T2, trained / "arrays", trained / "flat-model", TINY, seed=0,
+                threads=1, state_dir=trained / "flat-state")
+    record = train.load_params(trained / "flat-model")
+    assert record["collapsed"] is True and record["val_spread"] == 0.0
+    assert "unet t1_to_t2/default collapsed" in caplog.text
+    healthy = trained / "healthy-model"  # the flat model's files, said not to have collapsed
+    healthy.mkdir()
+    (healthy / train.PARAMS).write_text(json.dumps({**record, "collapsed": False}))
+    models = write_model_table([("t1_to_t2", "default", "unet", trained / "flat-model"),
+                                ("t1_to_t2", "default", "pix2pix", healthy)],
+                               trained / "models.tsv")
+    assert list(models["collapsed"]) == [True, False]
+    rows = pd.DataFrame([{"dataset": "phantom", "task": "t1_to_t2", "condition": "default",
+                          "method": m, "subject": "003", "mae": 0.1}
+                         for m in ("unet", "pix2pix")])
+    table = summary_table(rows, "t1_to_t2", models=read_model_table(trained / "models.tsv"))
+    assert table.loc["unet", "flags"] == "collapsed in training"
+    assert table.loc["pix2pix", "flags"] == ""

@@ -1,6 +1,7 @@
-"""The whole workflow through Snakemake on the smoke preset: every task, every
-built-in method, the outside-method example, the report, and the failure modes
-a user meets first (a typo in the config, a broken input file)."""
+"""The whole workflow through Snakemake: the README's short run (every task,
+condition and method of the repository's config.yaml at smoke size, and the
+report), the outside-method example, and the failure modes a user meets first
+(a typo in the config, a broken input file)."""
 
 import re
 import shutil
@@ -9,38 +10,66 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_run import SMOKE_CONFIG, snakemake
+import yaml
+from workflow_run import (
+    README_SHORT_RUN,
+    ROOT,
+    SMOKE_CONFIG,
+    readme_short_run,
+    snakemake,
+)
 
+from medsynth import methods as registry
+from medsynth.config import task_conditions
 from medsynth.tasks import sbd_levels
 
 pytestmark = pytest.mark.slow
+
+REPO_CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_the_readme_gives_the_short_run_ci_runs():
+    assert f"snakemake {' '.join(README_SHORT_RUN)}" in (ROOT / "README.md").read_text()
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("smoke")
-    result = snakemake(workdir)
+    result = readme_short_run(workdir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     return workdir / "results" / "phantom"
 
 
+def _test_subjects(results):
+    split = pd.read_csv(results / "split.tsv", sep="\t")
+    return sorted(split.loc[split.split == "test", "participant_id"].str[4:])
+
+
 def test_every_method_is_evaluated_on_every_test_subject(smoke_run):
     metrics = pd.read_csv(smoke_run / "report" / "metrics.tsv", sep="\t", dtype={"subject": str})
-    split = pd.read_csv(smoke_run / "split.tsv", sep="\t")
-    test_subjects = sorted(split.loc[split.split == "test", "participant_id"].str[4:])
     expected = set()
-    for task, block in SMOKE_CONFIG["tasks"].items():
-        conditions = {
-            "denoise": [f"noise-{n}" for n in block.get("noise_levels", [])],
-            "superres": [f"thick-{t}mm" for t in block.get("thicknesses_mm", [])],
-            "harmonize": [f"AtoB-{c}" for c in block.get("contrasts", [])],
-        }.get(task, ["default"])
-        methods = block["methods"] + (["reference"] if task == "superres" else [])
-        expected |= {(task, c, m, s) for c in conditions for m in methods for s in test_subjects}
+    for task, conditions in task_conditions(REPO_CONFIG).items():
+        methods = REPO_CONFIG["tasks"][task]["methods"] + (["reference"] if task == "superres" else [])
+        expected |= {(task, c, m, s) for c in conditions for m in methods
+                     for s in _test_subjects(smoke_run)}
     found = set(metrics[["task", "condition", "method", "subject"]].itertuples(index=False, name=None))
     assert found == expected
-    finite = metrics[metrics.method != "reference"]
-    assert np.isfinite(finite[["mae", "psnr", "ssim", "dice_mean"]].to_numpy()).all()
+    scored = metrics[metrics.method != "reference"]
+    assert np.isfinite(scored[["mae", "psnr", "ssim"]].to_numpy()).all()
+    # PDw tissues do not separate by intensity: its rows alone have no Dice
+    segmentable = scored[~scored.condition.str.endswith("PDw")]
+    assert np.isfinite(segmentable["dice_mean"]).all()
+    assert set(metrics["segmentation_failed"].unique()) <= {0, 1}
+
+
+def test_every_trained_model_is_recorded_with_its_collapse_flag(smoke_run):
+    models = pd.read_csv(smoke_run / "report" / "models.tsv", sep="\t")
+    trained = {(task, c, m) for task, conditions in task_conditions(REPO_CONFIG).items()
+               for c in conditions for m in REPO_CONFIG["tasks"][task]["methods"]
+               if registry.get(m).kind == "trained"}
+    assert set(models[["task", "condition", "method"]].itertuples(index=False, name=None)) == trained
+    networks = models[models["method"] != "histogram_matching"]  # landmarks, no network
+    assert networks["collapsed"].isin([True, False]).all()
 
 
 def test_predictions_lie_on_the_target_grid(smoke_run):
@@ -55,27 +84,34 @@ def test_predictions_lie_on_the_target_grid(smoke_run):
         np.testing.assert_allclose(image.affine, target.affine, atol=1e-4, err_msg=str(pred))
 
 
-def test_outside_method_joins_tables(smoke_run):
-    table = (smoke_run / "report" / "tables" / "psnr_ssim_by_noise.md").read_text()
-    assert "gaussian_smoothing" in table
+def test_outside_method_joins_tables(smoke_run, tmp_path):
+    """The worked example, listed under its task, runs beside the built-in methods."""
+    workdir = tmp_path / "run"
+    shutil.copytree(smoke_run.parents[1], workdir, symlinks=True)
+    methods = [*REPO_CONFIG["tasks"]["denoise"]["methods"], "gaussian_smoothing"]
+    (workdir / "outside.yaml").write_text(yaml.safe_dump({"tasks": {"denoise": {"methods": methods}}}))
+    result = readme_short_run(workdir, "--configfile", str(workdir / "outside.yaml"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    table = (workdir / "results" / "phantom" / "report" / "tables" / "psnr_ssim_by_noise.md")
+    assert "gaussian_smoothing" in table.read_text()
 
 
 def test_report_files_and_provenance(smoke_run):
     report = smoke_run / "report"
     for stem in ["summary_t1_to_t2", "summary_mr_to_ct", "dice_by_thickness",
-                 "superres_by_thickness", "psnr_ssim_by_noise"]:
+                 "superres_by_thickness", "psnr_ssim_by_noise", "harmonization_consistency"]:
         for ext in ("md", "csv", "tex"):
             assert (report / "tables" / f"{stem}.{ext}").stat().st_size > 0
     assert (report / "figures" / "box_denoise.png").stat().st_size > 0
-    assert (report / "examples" / "superres_thick-12mm.png").stat().st_size > 0
+    thickest = task_conditions(REPO_CONFIG)["superres"][-1]
+    assert (report / "examples" / f"superres_{thickest}.png").stat().st_size > 0
     assert (smoke_run / "t1_to_t2" / "default" / "unet" / "model" / "loss.png").exists()
     assert "smore" in (report / "tables" / "dice_by_thickness.md").read_text()
 
 
 def test_smore_trains_once_per_test_volume_and_cleans_its_state(smoke_run):
-    split = pd.read_csv(smoke_run / "split.tsv", sep="\t")
-    test_subjects = sorted(split.loc[split.split == "test", "participant_id"])
-    for condition in ("thick-6mm", "thick-12mm"):
+    test_subjects = [f"sub-{s}" for s in _test_subjects(smoke_run)]
+    for condition in task_conditions(REPO_CONFIG)["superres"]:
         method_dir = smoke_run / "superres" / condition / "smore"
         assert sorted(p.name for p in (method_dir / "model").iterdir()) == test_subjects
         for subject in test_subjects:
@@ -87,9 +123,9 @@ def test_smore_trains_once_per_test_volume_and_cleans_its_state(smoke_run):
 
 def test_second_run_has_nothing_to_do_and_html_report_builds(smoke_run):
     workdir = smoke_run.parents[1]
-    dry = snakemake(workdir, "-n")
+    dry = readme_short_run(workdir, "-n")
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
-    html = snakemake(workdir, "--report", str(workdir / "results" / "report.html"))
+    html = readme_short_run(workdir, "--report", str(workdir / "results" / "report.html"))
     assert html.returncode == 0, html.stderr[-3000:]
     assert (workdir / "results" / "report.html").stat().st_size > 10_000
 

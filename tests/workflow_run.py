@@ -1,7 +1,9 @@
-"""Running the repository's workflow from tests: the smoke configuration and the
-snakemake command line that tests/test_workflow.py and tests/test_slurm.py share."""
+"""Running the repository's workflow from tests: the README's short run, a
+reduced smoke configuration for dry runs and the Slurm test, and the snakemake
+command line they share."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# The README's short run, typed in a folder holding the repository's own config.yaml:
+# every task, condition and method of the default run, at smoke size.
+README_SHORT_RUN = ("--cores", "2", "--config", "preset=smoke")
 
 SMOKE_CONFIG = {
     "dataset": "phantom",
@@ -41,3 +46,13 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subproce
     """Run the workflow to the end (see snakemake_command)."""
     command, env = snakemake_command(workdir, *args, config=config)
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=1200)
+
+
+def readme_short_run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """``snakemake`` + README_SHORT_RUN (+ `args`) with the repository's config.yaml,
+    copied unchanged into `workdir`, as a user's run folder holds it."""
+    shutil.copy(ROOT / "config.yaml", workdir / "config.yaml")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+               *README_SHORT_RUN, *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=2400)

@@ -4,10 +4,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from medsynth.model_records import read_model_table
 from medsynth.report.tables import write_all_tables
 from medsynth.workflow import logged
 
 with logged(snakemake) as log:
-    df = pd.read_csv(snakemake.input[0], sep="\t")
-    written = write_all_tables(df, Path(snakemake.output[0]).parent)
+    df = pd.read_csv(snakemake.input.metrics, sep="\t")
+    models = read_model_table(snakemake.input.models)
+    written = write_all_tables(df, Path(snakemake.output[0]).parent, models=models)
     log.info("wrote %s", ", ".join(map(str, written)))

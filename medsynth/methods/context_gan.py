@@ -259,16 +259,6 @@ def _tiled(generator: ContextFCN, inputs: np.ndarray, params: dict,
                          params["infer_step"], params["infer_batch_size"])
 
 
-def _stage_finished(stage_dir: Path, record: dict) -> bool:
-    """Whether `stage_dir` holds a model trained with exactly `record`."""
-    if not (stage_dir / train.MODEL).exists() or not (stage_dir / train.PARAMS).exists():
-        return False
-    try:
-        return train.load_params(stage_dir) == json.loads(json.dumps(record))
-    except Exception:  # an unreadable params.json: train the stage again
-        return False
-
-
 def _network_arrays(data: TrainingData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training source and target in network range, and the head masks, in memory."""
     contrasts = data.condition.source_channels
@@ -306,16 +296,17 @@ def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: i
         interrupted = remaining is not None and remaining < params["iterations"]
         if remaining is not None and remaining <= 0:
             return
-        if not _stage_finished(stage_dir, stage_record):
+        if not train.trained_with(stage_dir, stage_record):
             before = list(generators)
 
             def validate(generator, before=before):
-                return validation.mae(lambda src: synthesise(
+                return validation.score(lambda src: synthesise(
                     [*before, generator], src, params, runtime.device))
 
             train.run_training(
                 lambda rt, inputs=inputs, validate=validate: ContextGanStage(
                     rt, params, inputs, target, mask, validate),
+                name=f"context_gan stage {stage} {data.condition.task}/{data.condition.name}",
                 iterations=params["iterations"], model_dir=stage_dir, params=stage_record,
                 seed=seed + stage - 1, threads=threads, state_dir=stage_dir,
                 checkpoint_every=params["checkpoint_every"], log_every=params["log_every"],
@@ -349,7 +340,9 @@ def _write_model(model_dir: Path, stage_root: Path, record: dict, n_stages: int)
                              for k, v in row.items()})
     train.write_loss_log(rows, model_dir)
     with io.atomic_path(model_dir / train.PARAMS) as tmp:
-        tmp.write_text(json.dumps({**record, "n_stages": n_stages}, indent=2, sort_keys=True) + "\n")
+        last_stage = train.outcome(train.load_params(model_dir / f"stage-{n_stages}"))
+        tmp.write_text(json.dumps({**record, "n_stages": n_stages, **last_stage}, indent=2,
+                                  sort_keys=True) + "\n")
     if stage_root != model_dir:
         for stage in range(1, n_stages + 1):
             shutil.rmtree(stage_root / f"stage-{stage}", ignore_errors=True)

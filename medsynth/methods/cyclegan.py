@@ -229,7 +229,7 @@ class CycleGAN(train.TrainableModel):
         return {k: float(v.detach()) for k, v in {**losses, **d_losses}.items()}
 
     def validate(self) -> dict[str, float]:
-        return self.validation.mae(lambda source: predict_slices(
+        return self.validation.score(lambda source: predict_slices(
             self.g, source, self.params["infer_batch_size"], self.runtime.device, PAD_MULTIPLE))
 
 

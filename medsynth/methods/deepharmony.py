@@ -48,7 +48,7 @@ from torch import nn
 from medsynth import train
 from medsynth.case import Case, TrainingData
 from medsynth.infer import predict_slices
-from medsynth.methods.slices import load_network, model_record, trained_record
+from medsynth.methods.slices import load_network, model_record, trained_record, validation_scores
 
 DEFAULTS = {
     "widths": [16, 32, 64, 128],  # the paper's Fig. 2
@@ -200,13 +200,10 @@ class DeepHarmonyModel(train.TrainableModel):
         return losses
 
     def validate(self) -> dict[str, float]:
-        """Mean absolute error inside the head of the 2.5D prediction, over the validation subjects."""
-        if not self.validation:
-            return {}
-        errors = [np.abs(harmonise(self.nets, source, self.params["infer_batch_size"],
-                                   self.runtime.device) - target)[mask].mean()
-                  for source, target, mask in self.validation]
-        return {"mae": float(np.mean(errors))}
+        """MAE inside the head of the 2.5D prediction over the validation subjects, and its spread."""
+        return validation_scores(
+            [(harmonise(self.nets, source, self.params["infer_batch_size"], self.runtime.device),
+              target, mask) for source, target, mask in self.validation])
 
 
 def _network(in_channels: int, params: dict) -> DeepHarmonyUNet:
@@ -232,6 +229,7 @@ def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: i
     if data.source.ndim != 5 or data.source.shape[0] == 0:
         raise ValueError("deepharmony needs at least one training subject")
     train.run_training(lambda runtime: DeepHarmonyModel(runtime, params, data),
+                       name=f"deepharmony {data.condition.task}/{data.condition.name}",
                        iterations=params["iterations"], model_dir=model_dir,
                        params=model_record(params, data), seed=seed, threads=threads,
                        state_dir=state_dir, checkpoint_every=params["checkpoint_every"],

@@ -195,7 +195,7 @@ class Pix2Pix(train.TrainableModel):
         return {"d": float(loss_d.detach()), **{k: float(v.detach()) for k, v in losses.items()}}
 
     def validate(self) -> dict[str, float]:
-        return self.validation.mae(lambda source: generate(
+        return self.validation.score(lambda source: generate(
             self.generator, source, self.params, self.runtime.device))
 
 

@@ -58,7 +58,7 @@ from medsynth.case import Case, TrainingData
 from medsynth.infer import predict_volume
 from medsynth.methods import gan_parts, perceptual
 from medsynth.methods.patches import VolumePatches
-from medsynth.methods.slices import load_network, model_record, trained_record
+from medsynth.methods.slices import load_network, model_record, trained_record, validation_scores
 
 log = logging.getLogger(__name__)
 
@@ -220,16 +220,15 @@ class RedWgan(train.TrainableModel):
                 **{k: float(v.detach()) for k, v in losses.items()}}
 
     def validate(self) -> dict[str, float]:
-        """Mean absolute error and PSNR inside the head over the validation volumes."""
-        if not self.validation:
-            return {}
-        maes, psnrs = [], []
-        for source, target, mask in self.validation:
-            pred = denoise(self.generator, source, self.params, self.runtime.device)
-            error = pred[mask] - target[mask]
-            maes.append(np.abs(error).mean())
-            psnrs.append(10 * np.log10(target[mask].max() ** 2 / np.mean(error ** 2)))
-        return {"mae": float(np.mean(maes)), "psnr": float(np.mean(psnrs))}
+        """MAE, spread and PSNR inside the head over the validation volumes."""
+        cases = [(denoise(self.generator, source, self.params, self.runtime.device), target, mask)
+                 for source, target, mask in self.validation]
+        scores = validation_scores(cases)
+        if cases:
+            scores["psnr"] = float(np.mean([
+                10 * np.log10(target[mask].max() ** 2 / np.mean((pred[mask] - target[mask]) ** 2))
+                for pred, target, mask in cases]))
+        return scores
 
 
 def denoise(generator: REDGenerator, source: np.ndarray, params: dict,
@@ -250,6 +249,7 @@ def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: i
     record = {**model_record(params, data), **perceptual.describe(params["perceptual_weights"])}
     log.info("red_wgan perceptual loss: %s", record["perceptual_loss"])
     train.run_training(lambda runtime: RedWgan(runtime, params, data),
+                       name=f"red_wgan {data.condition.task}/{data.condition.name}",
                        iterations=params["iterations"], model_dir=model_dir, params=record,
                        seed=seed, threads=threads, state_dir=state_dir,
                        checkpoint_every=params["checkpoint_every"],

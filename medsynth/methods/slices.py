@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medsynth import train
+from medsynth import metrics, train
 from medsynth.case import Case, TrainingData
 from medsynth.methods.intensity import from_network, to_network
 
@@ -77,15 +77,26 @@ class Validation:
                  for s in range(n_val)]
         return cls(cases, data.condition.target)
 
-    def mae(self, predict: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
+    def score(self, predict: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
         """Mean absolute error inside the head on the target's scale (HU for CT),
-        averaged over subjects; `predict` maps a (C, x, y, z) network-range
+        averaged over subjects, and the smallest spread (see
+        :func:`validation_scores`); `predict` maps a (C, x, y, z) network-range
         source to a network-range (x, y, z) prediction."""
-        if not self.cases:
-            return {}
-        errors = [np.abs(from_network(predict(source), self.target_contrast) - target)[mask].mean()
-                  for source, target, mask in self.cases]
-        return {"mae": float(np.mean(errors))}
+        return validation_scores(
+            [(from_network(predict(source), self.target_contrast), target, mask)
+             for source, target, mask in self.cases])
+
+
+def validation_scores(cases) -> dict[str, float]:
+    """``mae``: mean absolute error inside the head, averaged over the
+    (prediction, target, head mask) cases; ``spread`` (``train.SPREAD``): the
+    smallest prediction-to-target spread ratio, which tells the loop that a
+    model collapsed. Empty without cases."""
+    if not cases:
+        return {}
+    errors = [metrics.mae(pred, target, mask) for pred, target, mask in cases]
+    spreads = [metrics.spread_ratio(pred, target, mask) for pred, target, mask in cases]
+    return {"mae": float(np.mean(errors)), train.SPREAD: float(min(spreads))}
 
 
 def model_record(params: dict, data: TrainingData) -> dict:
@@ -116,7 +127,8 @@ def run_slice_training(build: Callable[[train.Runtime], train.TrainableModel], m
     checkpoint_every, val_every), after checking there is something to train on."""
     if data.source.ndim != 5 or data.source.shape[0] == 0:
         raise ValueError(f"{method} needs at least one training subject")
-    train.run_training(build, iterations=params["iterations"], model_dir=model_dir,
+    train.run_training(build, name=f"{method} {data.condition.task}/{data.condition.name}",
+                       iterations=params["iterations"], model_dir=model_dir,
                        params=record, seed=seed, threads=threads, state_dir=state_dir,
                        checkpoint_every=params["checkpoint_every"],
                        log_every=params["log_every"], val_every=params["val_every"])

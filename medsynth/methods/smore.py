@@ -38,7 +38,6 @@ trained again when a job is restarted.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -186,14 +185,12 @@ def _train_stage(role: str, slices: np.ndarray, pixel: float, model: SliceModel,
     """Train (or find trained in `stage_dir`) one stage network and load it."""
     record = {**params, "role": role, "thickness_mm": model.thickness_mm,
               "spacing_mm": model.spacing_mm, "pixel_mm": pixel}
-    finished = (stage_dir / train.MODEL).exists() and (stage_dir / train.PARAMS).exists() \
-        and json.loads((stage_dir / train.PARAMS).read_text()) == json.loads(json.dumps(record))
-    if not finished:
+    if not train.trained_with(stage_dir, record):
         inputs, targets = smore_pairs.training_pairs(slices, pixel, model,
                                                      params["rotations_deg"], role)
         pairs = PatchPairs.build(inputs, targets, params["patch_size"], params["min_foreground"])
         train.run_training(lambda runtime: PatchRegression(runtime, params, pairs),
-                           iterations=params["iterations"], model_dir=stage_dir, params=record,
+                           name=f"smore {role} network ({stage_dir})", iterations=params["iterations"], model_dir=stage_dir, params=record,
                            seed=seed, threads=threads, checkpoint_every=params["checkpoint_every"],
                            log_every=params["log_every"])
     runtime = train.Runtime.create()

@@ -161,7 +161,7 @@ class SliceUNet(train.TrainableModel):
         return {self.params["loss"]: float(loss.detach())}
 
     def validate(self) -> dict[str, float]:
-        return self.validation.mae(lambda source: predict_slices(
+        return self.validation.score(lambda source: predict_slices(
             self.net, source, self.params["infer_batch_size"], self.runtime.device,
             self.net.multiple))
 

@@ -6,6 +6,11 @@ Image Anal 2019), written as Markdown, CSV and LaTeX.
 Cells read "mean ± sd" over test subjects, with the *sample* standard
 deviation (ddof = 1); a group of one subject shows the mean alone. Non-finite
 values (the inf PSNR of an image compared with itself) never enter a mean.
+
+A prediction evaluation could not segment keeps its row with Dice 0 (see
+``medsynth.evaluate``); every table that shows Dice counts such rows in its
+caption, and a summary row says so in its ``flags`` column, as it says when
+the model behind the row collapsed in training (``models.tsv``).
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ from medsynth.report.common import (
     require_columns,
     task_order,
 )
+from medsynth.results_table import SEGMENTATION_FAILED
 
-__all__ = ["dice_by_thickness", "format_mean_sd", "harmonization_consistency", "parse_conditions",
-           "psnr_ssim_by_noise", "summary_table", "superres_by_thickness", "write_all_tables",
+__all__ = ["collapse_note", "collapsed_models", "dice_by_thickness", "failure_note",
+           "format_mean_sd", "harmonization_consistency", "parse_conditions", "psnr_ssim_by_noise",
+           "segmentation_failures", "summary_table", "superres_by_thickness", "write_all_tables",
            "write_table"]
 
 MISSING = "—"  # shown where a value does not exist or means nothing (reference image metrics)
@@ -87,16 +94,43 @@ def _summary_metrics(sub: pd.DataFrame) -> list[str]:
     return [m for m in present if m != "dice_mean" or len(tissues) != 1]
 
 
-def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = None) -> pd.DataFrame:
+def segmentation_failures(rows: pd.DataFrame) -> int:
+    """How many rows record a prediction evaluation could not segment."""
+    if SEGMENTATION_FAILED not in rows.columns:
+        return 0
+    return int((pd.to_numeric(rows[SEGMENTATION_FAILED], errors="coerce") == 1).sum())
+
+
+def collapsed_models(models: pd.DataFrame | None, task: str) -> set[tuple[str, str]]:
+    """(condition, method) pairs of `task` whose model collapsed in training."""
+    if models is None or models.empty:
+        return set()
+    hit = models[(models["task"] == task) & models["collapsed"]]
+    return set(zip(hit["condition"].astype(str), hit["method"], strict=True))
+
+
+def _flags(group: pd.DataFrame, collapsed: bool) -> str:
+    flags = ["collapsed in training"] if collapsed else []
+    failed = segmentation_failures(group)
+    if failed:
+        flags.append(f"segmentation failed {failed}/{len(group)}")
+    return "; ".join(flags)
+
+
+def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = None,
+                  models: pd.DataFrame | None = None) -> pd.DataFrame:
     """One task: rows (condition ×) method, columns n and every metric as 'mean ± sd'.
 
     The index is ``method``, or ``(condition, method)`` when the task has
     several conditions. ``reference`` shows '—' for image metrics, which would
-    compare the target with itself.
+    compare the target with itself. Where a row's model collapsed (`models`,
+    the ``models.tsv`` table) or a prediction could not be segmented, a last
+    column ``flags`` says so.
     """
     sub = _rows_of(df, task)
     metrics = _summary_metrics(sub)
     conditions = condition_order(sub)
+    collapsed = collapsed_models(models, task)
     records = []
     for condition in conditions:
         rows = sub[sub["condition"] == condition]
@@ -107,8 +141,11 @@ def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = Non
                 skip = method == REFERENCE and metric in IMAGE_METRICS
                 record[metric_label(metric, task)] = (
                     MISSING if skip else format_mean_sd(group[metric], decimals(metric, task)))
+            record["flags"] = _flags(group, (str(condition), method) in collapsed)
             records.append(record)
     table = pd.DataFrame.from_records(records)
+    if not table["flags"].astype(bool).any():
+        table = table.drop(columns="flags")
     index = ["condition", "method"] if len(conditions) > 1 else ["method"]
     return table.drop(columns=[c for c in ["condition"] if c not in index]).set_index(index)
 
@@ -289,37 +326,62 @@ def write_table(table: pd.DataFrame, stem: str | Path, caption: str) -> list[Pat
     return paths
 
 
-def write_all_tables(df: pd.DataFrame, out_dir: str | Path,
-                     order: Sequence[str] | None = None) -> list[Path]:
+def failure_note(rows: pd.DataFrame) -> str:
+    """The caption sentence counting `rows` whose prediction could not be segmented."""
+    failed = segmentation_failures(rows)
+    if not failed:
+        return ""
+    return (f" Segmentation failed on {failed} of {len(rows)} predictions: their Dice counts "
+            "as 0 (no tissue found) and their tissue volume difference as 100 %.")
+
+
+def collapse_note(models: pd.DataFrame | None, tasks: Sequence[str]) -> str:
+    """The caption sentence naming the models of `tasks` that collapsed in training."""
+    names = sorted(f"{method} ({condition})" for task in tasks
+                   for condition, method in collapsed_models(models, task))
+    if not names:
+        return ""
+    return (" Collapsed in training (validation prediction near-constant in the head): "
+            f"{', '.join(names)}.")
+
+
+def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str] | None = None,
+                     models: pd.DataFrame | None = None) -> list[Path]:
     """``summary_<task>`` per task present, plus ``dice_by_thickness`` and
     ``superres_by_thickness`` (superres), ``harmonization_consistency``
-    (harmonize) and ``psnr_ssim_by_noise`` (denoise) when those tasks are present."""
+    (harmonize) and ``psnr_ssim_by_noise`` (denoise) when those tasks are present.
+    `models` (``models.tsv``) lets the tables flag collapsed models."""
     require_columns(df, ID_COLUMNS)
     out_dir = Path(out_dir)
     tasks = task_order(df["task"].unique())
     written: list[Path] = []
     for task in tasks:
-        table = summary_table(df, task, order)
+        table = summary_table(df, task, order, models)
         n = int(table["n"].max())
+        rows = df[df["task"] == task]
         written += write_table(table, out_dir / f"summary_{task}",
                                f"Task {task}: {SD_NOTE}, n = {n}. "
-                               "MAE, PSNR and SSIM inside the head mask.")
+                               "MAE, PSNR and SSIM inside the head mask."
+                               f"{failure_note(rows)}{collapse_note(models, [task])}")
     if "superres" in tasks:
+        notes = failure_note(df[df["task"] == "superres"])
         written += write_table(
             dice_by_thickness(df, order=order), out_dir / "dice_by_thickness",
             f"Super-resolution: mean tissue Dice (CSF, GM, WM) by slice thickness, {SD_NOTE}; "
-            "the last row is the high-resolution image itself.")
+            f"the last row is the high-resolution image itself.{notes}")
         written += write_table(
             superres_by_thickness(df, order=order), out_dir / "superres_by_thickness",
             f"Super-resolution by slice thickness: Dice per tissue and mean, PSNR and SSIM "
-            f"inside the head, {SD_NOTE}; the last row is the high-resolution image itself.")
+            f"inside the head, {SD_NOTE}; the last row is the high-resolution image itself."
+            f"{notes}")
     if "harmonize" in tasks:
+        notes = failure_note(df[df["task"] == "harmonize"]) + collapse_note(models, ["harmonize"])
         written += write_table(
             harmonization_consistency(df, order=order), out_dir / "harmonization_consistency",
             f"Harmonization, site A to site B, per contrast: PSNR and SSIM against the real site-B "
             f"scan, Dice of each Atropos tissue against the site-B scan's own tissues, and the "
             f"tissue volume difference |V - V_B| / V_B, {SD_NOTE}. PDw tissues do not separate "
-            f"by intensity (—).")
+            f"by intensity (—).{notes}")
     if "denoise" in tasks:
         by_noise = psnr_ssim_by_noise(df, order=order)
         sbd_note = (f"; {SBD} rows: BrainWeb's own noise, % of the white-matter mean, one subject"
@@ -327,6 +389,7 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path,
         written += write_table(
             by_noise, out_dir / "psnr_ssim_by_noise",
             f"Denoising: PSNR and SSIM by Rician noise level (% of the maximum intensity in the "
-            f"head{sbd_note}), {SD_NOTE}; 'none' is the noisy input.")
+            f"head{sbd_note}), {SD_NOTE}; 'none' is the noisy input."
+            f"{collapse_note(models, ['denoise'])}")
     return written
 
