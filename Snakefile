@@ -27,6 +27,7 @@ include: "rules/derive.smk"
 include: "rules/train.smk"
 include: "rules/infer.smk"
 include: "rules/evaluate.smk"
+include: "rules/compare.smk"
 include: "rules/report.smk"
 
 

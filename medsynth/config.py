@@ -60,6 +60,10 @@ def validate(config: dict, outside_methods: dict[str, tuple[str, ...]] | None = 
                 raise ConfigError(
                     f"config key tasks.{task}.methods: method {method!r} does not solve "
                     f"task {task!r} (it solves: {', '.join(known[method])})")
+        baseline = task_config.get("baseline")
+        if baseline is not None and baseline not in task_config["methods"]:
+            raise ConfigError(f"config key tasks.{task}.baseline: {baseline!r} is not one of "
+                              f"the task's methods ({', '.join(task_config['methods'])})")
     denoise = config.get("tasks", {}).get("denoise")
     if denoise and denoise.get("sbd_test") and not sbd_levels(denoise):
         raise ConfigError(
@@ -72,10 +76,17 @@ def validate(config: dict, outside_methods: dict[str, tuple[str, ...]] | None = 
 
 
 def preset(config: dict) -> dict:
-    """The preset block with the config's own phantom/split overrides applied."""
+    """The preset block with the config's own phantom/split overrides applied.
+
+    ``test_subjects`` sets the test split's size in one value; the phantom
+    grows by as many subjects as the test set does, so training keeps its own.
+    """
     block = copy.deepcopy(presets()[config["preset"]])
     block["phantom"].update(config.get("phantom", {}))
     block["split"].update(config.get("split", {}))
+    if "test_subjects" in config:
+        block["phantom"]["n_subjects"] += max(config["test_subjects"] - block["split"]["test"], 0)
+        block["split"]["test"] = config["test_subjects"]
     return block
 
 

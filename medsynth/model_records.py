@@ -1,11 +1,14 @@
-"""What a trained model's files say of its training: params.json read back,
-and one row per evaluated (task, condition, method) in the report's
-``models.tsv``, from which the tables mark collapsed models.
+"""What a result cost and how its model ended: params.json read back, and
+one row per evaluated (task, condition, method) in the report's
+``compute.tsv`` — iterations, parameters, device, training and inference
+time and memory (from Snakemake's benchmark files), and whether the model
+collapsed — so that no score travels without its compute.
 
-A model's ``params.json`` holds what its run was given and, after its final
-validation, whether it collapsed (written by ``medsynth.train``). One model
-may predict several conditions (the all-levels denoiser): it gets a row for
-each. No torch here: the report's jobs read these files without it.
+A model's ``params.json`` holds what its run was given and, after it
+finished, its outcome (written by ``medsynth.train``): the parameter count,
+the device, and whether its final validation collapsed. One model may predict
+several conditions (the all-levels denoiser): each gets a row. No torch here:
+the report's jobs read these files without it.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ SPREAD = "spread"
 # contrast's spread; 1/20 of it is an image with no anatomy left.
 COLLAPSE_SPREAD = 0.05
 # what params.json says of a finished run's result, beside what the run was given
-OUTCOME_KEYS = ("collapsed", f"{VAL_PREFIX}{SPREAD}")
-COLUMNS = ["task", "condition", "method", "model", "iterations", "collapsed", "val_spread"]
+OUTCOME_KEYS = ("collapsed", f"{VAL_PREFIX}{SPREAD}", "n_parameters", "device")
+COLUMNS = ["task", "condition", "method", "model", "iterations", "n_parameters", "device",
+           "train_wall_s", "train_cpu_s", "train_max_rss_mb", "infer_s_per_volume",
+           "infer_max_rss_mb", "collapsed", "val_spread"]
 
 
 def load_params(model_dir: str | os.PathLike) -> dict:
@@ -48,22 +53,53 @@ def outcome(record: dict) -> dict:
     return {k: record[k] for k in OUTCOME_KEYS if k in record}
 
 
-def model_row(task: str, condition: str, method: str, model_dir: str | os.PathLike) -> dict:
-    """The row of one evaluated (task, condition, method) and the model it predicted with.
+def _benchmarks(paths) -> pd.DataFrame:
+    """Snakemake benchmark rows (``s``, ``cpu_time``, ``max_rss``) of the files that exist."""
+    frames = [pd.read_csv(p, sep="\t") for p in paths if Path(p).exists()]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["s", "cpu_time", "max_rss"])
 
-    ``collapsed`` and ``val_spread`` are empty for a model trained without
-    validation subjects, and everything but the model folder is for a method
-    that fits no network (histogram matching keeps only its landmarks).
+
+def _model_record(model_dir) -> dict:
+    """params.json of a model folder; a self-supervised method's first volume's
+    first stage (``sub-<id>/<stage>/``); {} for a method that fits no network
+    (histogram matching keeps only its landmarks)."""
+    if model_dir is None:
+        return {}
+    model_dir = Path(model_dir)
+    found = sorted(model_dir.glob(PARAMS)) or sorted(model_dir.glob(f"sub-*/*/{PARAMS}"))
+    return load_params(found[0].parent) if found else {}
+
+
+def model_row(task: str, condition: str, method: str, model_dir, train_benchmarks,
+              infer_benchmarks) -> dict:
+    """The row of one evaluated (task, condition, method): its model's record and
+    the cost of the jobs that made its predictions.
+
+    Training time and memory sum / take the maximum over `train_benchmarks` (one
+    training, or a self-supervised method's one per test volume); inference is
+    the mean wall time per volume over `infer_benchmarks`. Empty where a method
+    has no such job (baselines train nothing; an outside rule's cost is its own).
     """
-    record = load_params(model_dir) if (Path(model_dir) / PARAMS).exists() else {}
+    record = _model_record(model_dir)
     result = outcome(record)
-    return {"task": task, "condition": condition, "method": method, "model": str(model_dir),
-            "iterations": record.get("iterations"), "collapsed": result.get("collapsed"),
+    trains, infers = _benchmarks(train_benchmarks), _benchmarks(infer_benchmarks)
+    return {"task": task, "condition": condition, "method": method,
+            "model": "" if model_dir is None else str(model_dir),
+            "iterations": record.get("iterations"),
+            "n_parameters": result.get("n_parameters"), "device": result.get("device"),
+            "train_wall_s": trains["s"].sum() if len(trains) else None,
+            "train_cpu_s": trains["cpu_time"].sum() if len(trains) else None,
+            "train_max_rss_mb": trains["max_rss"].max() if len(trains) else None,
+            "infer_s_per_volume": infers["s"].mean() if len(infers) else None,
+            "infer_max_rss_mb": infers["max_rss"].max() if len(infers) else None,
+            "collapsed": result.get("collapsed"),
             "val_spread": result.get(f"{VAL_PREFIX}{SPREAD}")}
 
 
 def write_model_table(entries, out_path) -> pd.DataFrame:
-    """``models.tsv`` from (task, condition, method, model_dir) entries, atomically."""
+    """``compute.tsv`` from (task, condition, method, model_dir or None, train
+    benchmark files, infer benchmark files) entries, atomically."""
     table = pd.DataFrame([model_row(*entry) for entry in entries], columns=COLUMNS)
     with io.atomic_path(out_path) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
@@ -71,7 +107,7 @@ def write_model_table(entries, out_path) -> pd.DataFrame:
 
 
 def read_model_table(path) -> pd.DataFrame:
-    """``models.tsv`` back, ``collapsed`` as booleans (empty: False)."""
+    """``compute.tsv`` back, ``collapsed`` as booleans (empty: False)."""
     table = pd.read_csv(path, sep="\t", dtype={"condition": str, "collapsed": str})
     table["collapsed"] = table["collapsed"].fillna("").str.strip().str.lower() == "true"
     return table

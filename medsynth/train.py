@@ -222,6 +222,7 @@ def run_training(build: Callable[[Runtime], TrainableModel], *, name: str, itera
     whose prediction is (near-)constant inside the head (spread below
     ``COLLAPSE_SPREAD``) logs a warning; params.json then says
     ``"collapsed": true`` (``false`` otherwise, absent without validation).
+    params.json also records the parameter count of every network and the device.
     """
     if iterations < 1 or checkpoint_every < 1 or log_every < 1 or val_every < 0:
         raise ValueError("iterations, checkpoint_every and log_every must be positive, "
@@ -281,8 +282,10 @@ def run_training(build: Callable[[Runtime], TrainableModel], *, name: str, itera
     with io.atomic_path(model_file) as tmp:
         torch.save({name: _cpu(net.state_dict()) for name, net in model.modules().items()}, tmp)
     with io.atomic_path(model_dir / PARAMS) as tmp:
-        tmp.write_text(json.dumps({**params, **_collapse_record(state.log, name)}, indent=2,
-                                  sort_keys=True) + "\n")
+        result = {**_collapse_record(state.log, name), "device": runtime.device.type,
+                  "n_parameters": sum(p.numel() for net in model.modules().values()
+                                      for p in net.parameters())}
+        tmp.write_text(json.dumps({**params, **result}, indent=2, sort_keys=True) + "\n")
     write_loss_log(state.log, model_dir)
     checkpoint.unlink(missing_ok=True)
     log.info("trained %d iterations in %.1f s; wrote %s", iterations,

@@ -7,6 +7,7 @@ import os
 
 import medsynth.config as msconfig
 from medsynth import methods as registry
+from medsynth.compare import plan as compare_plan
 from medsynth.data import catalog, phantom_subject_ids
 from medsynth.split import split_subjects
 from medsynth.tasks import (
@@ -177,16 +178,43 @@ def _configured():
     ]
 
 
-def trained_model_entries():
+def trained_models():
     """(task, condition, method, model folder) of every evaluated trained method."""
     return [(t, c, m, trained_model_dir(t, c, m)) for t, c, m in _configured() if is_trained(m)]
+
+
+def trained_model_dirs():
+    return sorted({d for _, _, _, d in trained_models()})
+
+
+def _train_benchmark(task, condition, method):
+    condition = model_condition(task, condition, config["tasks"][task])
+    return bench(f"train/{task}_{condition}_{method}")
+
+
+def compute_entries():
+    """Per evaluated (task, condition, method): its model folder (or None) and the
+    benchmark files of the jobs that trained it and predicted with it."""
+    entries = []
+    for t, c, m in _configured():
+        subjects = condition_subjects(t, c)
+        if is_trained(m):
+            model, trains = trained_model_dir(t, c, m), [_train_benchmark(t, c, m)]
+        elif is_self_supervised(m):
+            model = f"{task_dir(t, c)}/{m}/model"
+            trains = [bench(f"self_supervised/{t}_{c}_{m}_sub-{s}") for s in subjects]
+        else:
+            model, trains = None, []
+        infers = [] if is_self_supervised(m) else [
+            bench(f"infer/{t}_{c}_{m}_sub-{s}") for s in subjects]
+        entries.append((t, c, m, model, trains, infers))
+    return entries
 
 
 def model_dirs():
     """Trained models; their loss curves are registered in the report."""
     configured = _configured()
-    trained = {entry[3] for entry in trained_model_entries()}
-    return sorted(trained) + [
+    return trained_model_dirs() + [
         self_supervised_model_dir(t, c, m, s)
         for t, c, m in configured
         if is_self_supervised(m)
@@ -268,6 +296,14 @@ def figure_names():
     return names
 
 
+def leaderboard_figures():
+    """What the leaderboard page embeds: comparison figures, convergence, example slices."""
+    return ([f"{REPORT}/compare/{kind}_{task}.png" for task in CONDITIONS
+             for kind in ("significance", "ranking_stability")]
+            + [f"{REPORT}/figures/convergence_{task}.png" for task in CONDITIONS]
+            + example_paths())
+
+
 def example_paths():
     if not config["example_slices"]:
         return []
@@ -280,7 +316,7 @@ def example_paths():
 
 def final_outputs():
     return (
-        [f"{REPORT}/metrics.tsv", f"{R}/provenance.json",
+        [f"{REPORT}/metrics.tsv", f"{REPORT}/leaderboard.html", f"{R}/provenance.json",
          f"{RAW}/dataset_description.json" if DATASET.is_phantom else RAW]
         + expand(f"{REPORT}/tables/{{stem}}.{{ext}}", stem=table_stems(), ext=["md", "csv", "tex"])
         + expand(f"{REPORT}/figures/{{name}}.png", name=figure_names())

@@ -3,9 +3,11 @@
 
 localrules:
     collect_metrics,
-    collect_models,
+    collect_compute,
     tables,
     figures,
+    convergence,
+    leaderboard,
     provenance,
 
 
@@ -24,28 +26,30 @@ rule collect_metrics:
         "../workflow_scripts/collect_metrics.py"
 
 
-rule collect_models:
-    """What each trained model's params.json says of its training (collapsed or not)."""
+rule collect_compute:
+    """What each result cost (benchmark files, model records) and whether its model collapsed."""
     input:
-        lambda w: sorted({entry[3] for entry in trained_model_entries()}),
+        metrics=f"{REPORT}/metrics.tsv",  # every job whose cost is read has finished
+        models=lambda w: trained_model_dirs(),
     output:
-        f"{REPORT}/models.tsv",
+        f"{REPORT}/compute.tsv",
     params:
-        entries=trained_model_entries(),
+        entries=lambda w: compute_entries(),
     log:
-        log("report/collect_models"),
+        log("report/collect_compute"),
     benchmark:
-        bench("report/collect_models")
+        bench("report/collect_compute")
     conda:
         "../envs/medsynth.yaml"
     script:
-        "../workflow_scripts/collect_models.py"
+        "../workflow_scripts/collect_compute.py"
 
 
 rule tables:
     input:
         metrics=f"{REPORT}/metrics.tsv",
-        models=f"{REPORT}/models.tsv",
+        compute=f"{REPORT}/compute.tsv",
+        summary=f"{REPORT}/compare/summary.tsv",
     output:
         [
             report(f"{REPORT}/tables/{stem}.{ext}", caption="../report/tables.rst", category="Tables")
@@ -78,6 +82,44 @@ rule figures:
         "../envs/medsynth.yaml"
     script:
         "../workflow_scripts/make_figures.py"
+
+
+rule convergence:
+    input:
+        lambda w: sorted({d for t, _, _, d in trained_models() if t == w.task}),
+    output:
+        report(f"{REPORT}/figures/convergence_{{task}}.png", caption="../report/convergence.rst",
+               category="Figures"),
+    params:
+        models=lambda w: [(c, m, d) for t, c, m, d in trained_models() if t == w.task],
+    log:
+        log("report/convergence_{task}"),
+    benchmark:
+        bench("report/convergence_{task}")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/convergence.py"
+
+
+rule leaderboard:
+    input:
+        compute=f"{REPORT}/compute.tsv",
+        tables=[f"{COMPARE}/{name}.tsv" for name in compare_plan.TABLES],
+        figures=lambda w: leaderboard_figures(),
+    output:
+        report(f"{REPORT}/leaderboard.html", caption="../report/leaderboard.rst",
+               category="Leaderboard"),
+    params:
+        title=f"medsynth leaderboard: {config['dataset']}, preset {config['preset']}",
+    log:
+        log("report/leaderboard"),
+    benchmark:
+        bench("report/leaderboard")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/leaderboard.py"
 
 
 rule example_slices:

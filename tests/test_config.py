@@ -79,3 +79,13 @@ def test_sbd_conditions_test_the_models_of_their_synthetic_twins():
     pooled = {**denoise, "one_model_per_level": False}
     assert model_condition("denoise", "sbd-noise-3", pooled) == ALL_LEVELS
     assert condition_names("denoise", {**denoise, "sbd_test": False}) == ["noise-3", "noise-4"]
+
+
+def test_test_subjects_sets_the_test_split_and_grows_the_cohort():
+    from medsynth.config import preset
+
+    quick = preset({"preset": "quick"})
+    more = preset({"preset": "quick", "test_subjects": 6})
+    assert more["split"]["test"] == 6 and more["split"]["val"] == quick["split"]["val"]
+    train = quick["phantom"]["n_subjects"] - quick["split"]["val"] - quick["split"]["test"]
+    assert more["phantom"]["n_subjects"] - 1 - 6 == train  # training keeps its subjects

@@ -119,7 +119,12 @@ def test_run_writes_model_params_and_loss_log(tmp_path):
     model_dir = tmp_path / "model"
     model = weights(model_dir)
     assert set(model) == {"gen", "critic"}
-    assert json.loads((model_dir / train.PARAMS).read_text()) == PARAMS
+    record = json.loads((model_dir / train.PARAMS).read_text())
+    assert {k: v for k, v in record.items() if k not in train.OUTCOME_KEYS} == PARAMS
+    # what the run cost and ran on: ToyGAN's two networks, counted by hand
+    gen = (1 * 4 * 9 + 4) + 2 * 4 + (4 * 1 * 9 + 1)
+    critic = 1 * 2 * 9 + 2
+    assert record["n_parameters"] == gen + critic and record["device"] == "cpu"
     with open(model_dir / train.LOSS_CSV) as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["iteration", "d", "g", "val_l1", "elapsed_s"]

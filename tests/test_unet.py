@@ -183,13 +183,13 @@ def test_a_model_predicting_a_constant_head_is_flagged_collapsed(trained, monkey
     healthy = trained / "healthy-model"  # the flat model's files, said not to have collapsed
     healthy.mkdir()
     (healthy / train.PARAMS).write_text(json.dumps({**record, "collapsed": False}))
-    models = write_model_table([("t1_to_t2", "default", "unet", trained / "flat-model"),
-                                ("t1_to_t2", "default", "pix2pix", healthy)],
-                               trained / "models.tsv")
+    models = write_model_table([("t1_to_t2", "default", "unet", trained / "flat-model", [], []),
+                                ("t1_to_t2", "default", "pix2pix", healthy, [], [])],
+                               trained / "compute.tsv")
     assert list(models["collapsed"]) == [True, False]
     rows = pd.DataFrame([{"dataset": "phantom", "task": "t1_to_t2", "condition": "default",
                           "method": m, "subject": "003", "mae": 0.1}
                          for m in ("unet", "pix2pix")])
-    table = summary_table(rows, "t1_to_t2", models=read_model_table(trained / "models.tsv"))
+    table = summary_table(rows, "t1_to_t2", compute=read_model_table(trained / "compute.tsv"))
     assert table.loc["unet", "flags"] == "collapsed in training"
     assert table.loc["pix2pix", "flags"] == ""

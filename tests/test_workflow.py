@@ -62,14 +62,33 @@ def test_every_method_is_evaluated_on_every_test_subject(smoke_run):
     assert set(metrics["segmentation_failed"].unique()) <= {0, 1}
 
 
-def test_every_trained_model_is_recorded_with_its_collapse_flag(smoke_run):
-    models = pd.read_csv(smoke_run / "report" / "models.tsv", sep="\t")
-    trained = {(task, c, m) for task, conditions in task_conditions(REPO_CONFIG).items()
-               for c in conditions for m in REPO_CONFIG["tasks"][task]["methods"]
-               if registry.get(m).kind == "trained"}
-    assert set(models[["task", "condition", "method"]].itertuples(index=False, name=None)) == trained
-    networks = models[models["method"] != "histogram_matching"]  # landmarks, no network
+def test_every_result_has_its_compute_and_every_model_its_collapse_flag(smoke_run):
+    compute = pd.read_csv(smoke_run / "report" / "compute.tsv", sep="\t")
+    evaluated = {(task, c, m) for task, conditions in task_conditions(REPO_CONFIG).items()
+                 for c in conditions for m in REPO_CONFIG["tasks"][task]["methods"]}
+    assert set(compute[["task", "condition", "method"]].itertuples(index=False, name=None)) \
+        == evaluated
+    kind = compute["method"].map(lambda m: registry.get(m).kind)
+    networks = compute[(kind == "trained") & (compute["method"] != "histogram_matching")]
     assert networks["collapsed"].isin([True, False]).all()
+    assert (networks["n_parameters"] > 0).all() and (networks["device"] == "cpu").all()
+    assert (compute.loc[kind != "per_volume", "train_wall_s"] > 0).all()
+    assert (compute.loc[kind != "self_supervised", "infer_s_per_volume"] > 0).all()
+
+
+def test_compare_stage_and_leaderboard(smoke_run):
+    compare = smoke_run / "report" / "compare"
+    summary = pd.read_csv(compare / "summary.tsv", sep="\t")
+    assert {"mean", "ci_low", "ci_high", "n"} <= set(summary.columns)
+    tests = pd.read_csv(compare / "paired_tests.tsv", sep="\t")
+    assert tests["note"].str.contains("n = 1: too few subjects").all()  # one test subject
+    for task in REPO_CONFIG["tasks"]:
+        assert (compare / f"significance_{task}.png").stat().st_size > 0
+        assert (compare / f"ranking_stability_{task}.png").stat().st_size > 0
+        assert (smoke_run / "report" / "figures" / f"convergence_{task}.png").exists()
+    page = (smoke_run / "report" / "leaderboard.html").read_text(encoding="utf-8")
+    assert all(f'id="{task}"' in page for task in REPO_CONFIG["tasks"])
+    assert "no paired test can reach" in page and "data:image/png;base64," in page
 
 
 def test_predictions_lie_on_the_target_grid(smoke_run):

@@ -1,4 +1,4 @@
-"""Rule tables: per-task summaries and the paper-style pivot tables."""
+"""Rule tables: per-task summaries (with CIs and compute) and the paper-style pivot tables."""
 
 from pathlib import Path
 
@@ -10,6 +10,8 @@ from medsynth.workflow import logged
 
 with logged(snakemake) as log:
     df = pd.read_csv(snakemake.input.metrics, sep="\t")
-    models = read_model_table(snakemake.input.models)
-    written = write_all_tables(df, Path(snakemake.output[0]).parent, models=models)
+    summary = pd.read_csv(snakemake.input.summary, sep="\t", dtype={"condition": str})
+    written = write_all_tables(df, Path(snakemake.output[0]).parent,
+                               compute=read_model_table(snakemake.input.compute),
+                               summary=summary)
     log.info("wrote %s", ", ".join(map(str, written)))

@@ -340,8 +340,10 @@ def _write_model(model_dir: Path, stage_root: Path, record: dict, n_stages: int)
                              for k, v in row.items()})
     train.write_loss_log(rows, model_dir)
     with io.atomic_path(model_dir / train.PARAMS) as tmp:
-        last_stage = train.outcome(train.load_params(model_dir / f"stage-{n_stages}"))
-        tmp.write_text(json.dumps({**record, "n_stages": n_stages, **last_stage}, indent=2,
+        stages = [train.outcome(train.load_params(model_dir / f"stage-{k}"))
+                  for k in range(1, n_stages + 1)]
+        cascade = {**stages[-1], "n_parameters": sum(s["n_parameters"] for s in stages)}
+        tmp.write_text(json.dumps({**record, "n_stages": n_stages, **cascade}, indent=2,
                                   sort_keys=True) + "\n")
     if stage_root != model_dir:
         for stage in range(1, n_stages + 1):

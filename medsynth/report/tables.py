@@ -10,7 +10,7 @@ values (the inf PSNR of an image compared with itself) never enter a mean.
 A prediction evaluation could not segment keeps its row with Dice 0 (see
 ``medsynth.evaluate``); every table that shows Dice counts such rows in its
 caption, and a summary row says so in its ``flags`` column, as it says when
-the model behind the row collapsed in training (``models.tsv``).
+the model behind the row collapsed in training (``compute.tsv``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from medsynth import io
+from medsynth.compare.uncertainty import format_ci
 from medsynth.report.common import (
     ID_COLUMNS,
     IMAGE_METRICS,
@@ -101,11 +102,11 @@ def segmentation_failures(rows: pd.DataFrame) -> int:
     return int((pd.to_numeric(rows[SEGMENTATION_FAILED], errors="coerce") == 1).sum())
 
 
-def collapsed_models(models: pd.DataFrame | None, task: str) -> set[tuple[str, str]]:
+def collapsed_models(compute: pd.DataFrame | None, task: str) -> set[tuple[str, str]]:
     """(condition, method) pairs of `task` whose model collapsed in training."""
-    if models is None or models.empty:
+    if compute is None or compute.empty:
         return set()
-    hit = models[(models["task"] == task) & models["collapsed"]]
+    hit = compute[(compute["task"] == task) & compute["collapsed"]]
     return set(zip(hit["condition"].astype(str), hit["method"], strict=True))
 
 
@@ -117,20 +118,57 @@ def _flags(group: pd.DataFrame, collapsed: bool) -> str:
     return "; ".join(flags)
 
 
-def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = None,
-                  models: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One task: rows (condition ×) method, columns n and every metric as 'mean ± sd'.
+# compute columns of the summary tables: (compute.tsv column, header, decimals)
+COMPUTE_COLUMNS = (("iterations", "iterations", 0), ("n_parameters", "parameters", 0),
+                   ("train_wall_s", "train (s)", 0), ("train_cpu_s", "train CPU (s)", 0),
+                   ("train_max_rss_mb", "train peak (MB)", 0),
+                   ("infer_s_per_volume", "infer (s/volume)", 1), ("device", "device", None))
 
-    The index is ``method``, or ``(condition, method)`` when the task has
-    several conditions. ``reference`` shows '—' for image metrics, which would
-    compare the target with itself. Where a row's model collapsed (`models`,
-    the ``models.tsv`` table) or a prediction could not be segmented, a last
-    column ``flags`` says so.
+
+def _compute_cells(compute: pd.DataFrame | None, task: str, condition: str,
+                   method: str) -> dict:
+    if compute is None:
+        return {}
+    hit = compute[(compute["task"] == task) & (compute["condition"].astype(str) == condition)
+                  & (compute["method"] == method)]
+    cells = {}
+    for column, header, digits in COMPUTE_COLUMNS:
+        value = hit[column].iloc[0] if len(hit) and column in hit else None
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            cells[header] = MISSING
+        else:
+            cells[header] = value if digits is None else f"{float(value):,.{digits}f}"
+    return cells
+
+
+def _ci_cell(summary: pd.DataFrame, task: str, condition: str, method: str, metric: str,
+             digits: int) -> str:
+    hit = summary[(summary["task"] == task) & (summary["condition"].astype(str) == condition)
+                  & (summary["method"] == method) & (summary["metric"] == metric)]
+    if hit.empty:
+        return MISSING
+    row = hit.iloc[0]
+    return format_ci(row["mean"], row["ci_low"], row["ci_high"], digits)
+
+
+def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = None,
+                  compute: pd.DataFrame | None = None,
+                  summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One task: rows (condition ×) method, columns n and every metric.
+
+    Cells are 'mean [lo, hi]' with the compare stage's bootstrap CI when its
+    `summary` is given, else 'mean ± sd'. The index is ``method``, or
+    ``(condition, method)`` when the task has several conditions.
+    ``reference`` shows '—' for image metrics, which would compare the target
+    with itself. With `compute` (the ``compute.tsv`` table) each row also
+    shows what it cost (:data:`COMPUTE_COLUMNS`); where a row's model
+    collapsed or a prediction could not be segmented, a last column ``flags``
+    says so.
     """
     sub = _rows_of(df, task)
     metrics = _summary_metrics(sub)
     conditions = condition_order(sub)
-    collapsed = collapsed_models(models, task)
+    collapsed = collapsed_models(compute, task)
     records = []
     for condition in conditions:
         rows = sub[sub["condition"] == condition]
@@ -138,9 +176,15 @@ def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = Non
             group = rows[rows["method"] == method]
             record = {"condition": condition, "method": method, "n": group["subject"].nunique()}
             for metric in metrics:
-                skip = method == REFERENCE and metric in IMAGE_METRICS
-                record[metric_label(metric, task)] = (
-                    MISSING if skip else format_mean_sd(group[metric], decimals(metric, task)))
+                digits = decimals(metric, task)
+                if method == REFERENCE and metric in IMAGE_METRICS:
+                    cell = MISSING
+                elif summary is not None:
+                    cell = _ci_cell(summary, task, str(condition), method, metric, digits)
+                else:
+                    cell = format_mean_sd(group[metric], digits)
+                record[metric_label(metric, task)] = cell
+            record.update(_compute_cells(compute, task, str(condition), method))
             record["flags"] = _flags(group, (str(condition), method) in collapsed)
             records.append(record)
     table = pd.DataFrame.from_records(records)
@@ -335,34 +379,45 @@ def failure_note(rows: pd.DataFrame) -> str:
             "as 0 (no tissue found) and their tissue volume difference as 100 %.")
 
 
-def collapse_note(models: pd.DataFrame | None, tasks: Sequence[str]) -> str:
+def collapse_note(compute: pd.DataFrame | None, tasks: Sequence[str]) -> str:
     """The caption sentence naming the models of `tasks` that collapsed in training."""
     names = sorted(f"{method} ({condition})" for task in tasks
-                   for condition, method in collapsed_models(models, task))
+                   for condition, method in collapsed_models(compute, task))
     if not names:
         return ""
     return (" Collapsed in training (validation prediction near-constant in the head): "
             f"{', '.join(names)}.")
 
 
+CI_NOTE = ("mean [95 % percentile bootstrap CI of the mean, 10,000 resamples] over test "
+           "subjects (no CI for one subject)")
+COMPUTE_NOTE = ("Compute per row: training iterations, parameters, training wall and CPU "
+                "time and peak memory, inference seconds per volume, device (— where a "
+                "method has no such step).")
+
+
 def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str] | None = None,
-                     models: pd.DataFrame | None = None) -> list[Path]:
+                     compute: pd.DataFrame | None = None,
+                     summary: pd.DataFrame | None = None) -> list[Path]:
     """``summary_<task>`` per task present, plus ``dice_by_thickness`` and
     ``superres_by_thickness`` (superres), ``harmonization_consistency``
     (harmonize) and ``psnr_ssim_by_noise`` (denoise) when those tasks are present.
-    `models` (``models.tsv``) lets the tables flag collapsed models."""
+    `compute` (``compute.tsv``) adds each row's cost and flags collapsed models;
+    `summary` (the compare stage's) gives the summary tables their CIs."""
     require_columns(df, ID_COLUMNS)
     out_dir = Path(out_dir)
     tasks = task_order(df["task"].unique())
     written: list[Path] = []
     for task in tasks:
-        table = summary_table(df, task, order, models)
+        table = summary_table(df, task, order, compute, summary)
         n = int(table["n"].max())
         rows = df[df["task"] == task]
+        cells = CI_NOTE if summary is not None else SD_NOTE
+        costs = f" {COMPUTE_NOTE}" if compute is not None else ""
         written += write_table(table, out_dir / f"summary_{task}",
-                               f"Task {task}: {SD_NOTE}, n = {n}. "
-                               "MAE, PSNR and SSIM inside the head mask."
-                               f"{failure_note(rows)}{collapse_note(models, [task])}")
+                               f"Task {task}: {cells}, n = {n}. "
+                               f"MAE, PSNR and SSIM inside the head mask.{costs}"
+                               f"{failure_note(rows)}{collapse_note(compute, [task])}")
     if "superres" in tasks:
         notes = failure_note(df[df["task"] == "superres"])
         written += write_table(
@@ -375,7 +430,7 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
             f"inside the head, {SD_NOTE}; the last row is the high-resolution image itself."
             f"{notes}")
     if "harmonize" in tasks:
-        notes = failure_note(df[df["task"] == "harmonize"]) + collapse_note(models, ["harmonize"])
+        notes = failure_note(df[df["task"] == "harmonize"]) + collapse_note(compute, ["harmonize"])
         written += write_table(
             harmonization_consistency(df, order=order), out_dir / "harmonization_consistency",
             f"Harmonization, site A to site B, per contrast: PSNR and SSIM against the real site-B "
@@ -390,6 +445,6 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
             by_noise, out_dir / "psnr_ssim_by_noise",
             f"Denoising: PSNR and SSIM by Rician noise level (% of the maximum intensity in the "
             f"head{sbd_note}), {SD_NOTE}; 'none' is the noisy input."
-            f"{collapse_note(models, ['denoise'])}")
+            f"{collapse_note(compute, ['denoise'])}")
     return written
 

@@ -1,4 +1,4 @@
-"""Rule collect_models: one row per evaluated trained method and the model it used."""
+"""Rule collect_compute: per evaluated method the cost of its results and its model's outcome."""
 
 from medsynth.model_records import write_model_table
 from medsynth.workflow import logged
@@ -8,4 +8,4 @@ with logged(snakemake) as log:
     for row in table[table["collapsed"].fillna(False).astype(bool)].itertuples():
         log.warning("%s %s %s: the model collapsed (%s)", row.task, row.condition, row.method,
                     row.model)
-    log.info("recorded %d models", len(table))
+    log.info("recorded the compute of %d results", len(table))

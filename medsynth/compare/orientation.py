@@ -1,0 +1,50 @@
+"""Which way each metric points, and which metrics a task is judged by."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# segmentation_failed is a flag, not a metric, so it is deliberately absent
+METRICS: tuple[str, ...] = (
+    "mae", "psnr", "ssim",
+    "dice_CSF", "dice_GM", "dice_WM", "dice_bone", "dice_mean",
+    "consistency_dice_CSF", "consistency_dice_GM", "consistency_dice_WM",
+    "consistency_dice_mean",
+    "volume_diff_pct_CSF", "volume_diff_pct_GM", "volume_diff_pct_WM", "volume_diff_pct_mean",
+)
+
+HEADLINE_METRICS: dict[str, tuple[str, ...]] = {
+    "t1_to_t2": ("ssim", "dice_mean"),
+    "mr_to_ct": ("mae", "dice_bone"),
+    "denoise": ("psnr", "ssim"),
+    "superres": ("dice_mean", "psnr"),
+    "harmonize": ("consistency_dice_mean", "psnr"),
+}
+
+
+
+def higher_is_better(metric: str) -> bool:
+    """Direction of a metric; an unknown one is refused rather than guessed."""
+    if metric == "mae" or metric.startswith("volume_diff_pct_"):
+        return False
+    if metric in ("psnr", "ssim") or metric.startswith(("dice_", "consistency_dice_")):
+        return True
+    raise ValueError(f"unknown metric {metric!r}: no known direction (higher or lower is better)")
+
+
+def metrics_in(df: pd.DataFrame) -> list[str]:
+    """Known metrics present in df with at least one finite value, in METRICS order."""
+    return [m for m in METRICS
+            if m in df.columns and np.isfinite(pd.to_numeric(df[m], errors="coerce")).any()]
+
+
+def headline_metrics(task: str, df: pd.DataFrame) -> list[str]:
+    """The task's headline metrics that df can supply (rows of other tasks do not count).
+
+    Falls back to the first metric present, so every task gets at least one headline.
+    """
+    rows = df[df["task"] == task] if "task" in df.columns else df
+    present = metrics_in(rows)
+    chosen = [m for m in HEADLINE_METRICS.get(task, ()) if m in present]
+    return chosen or present[:1]

@@ -1,0 +1,142 @@
+"""The leaderboard: the first page a user opens after a run. Per task, the
+ranking with confidence intervals and compute, what the paired tests can and
+cannot say at this n, the significance map, the ranking stability, the
+convergence of the trained models and the example slices — one
+self-contained HTML file (figures embedded), so that it also opens from
+Snakemake's report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from medsynth import io
+from medsynth.compare.paired import min_subjects_for
+from medsynth.compare.uncertainty import format_ci
+from medsynth.report.common import condition_label, condition_order, metric_label, task_order
+from medsynth.report.tables import collapsed_models, decimals
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+.note { color: #555; font-size: 0.9em; max-width: 70em; }
+.warn { color: #a33; }
+img { display: block; max-width: 100%; border: 1px solid #eee; margin: 0.3em 0; }
+nav a { margin-right: 1em; }
+"""
+
+
+def _image(path: str | os.PathLike, alt: str) -> str:
+    path = Path(path)
+    if not path.exists():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _cell(summary: pd.DataFrame, task: str, condition: str, method: str, metric: str) -> str:
+    hit = summary[(summary["task"] == task) & (summary["condition"] == condition)
+                  & (summary["method"] == method) & (summary["metric"] == metric)]
+    if hit.empty:
+        return "—"
+    row = hit.iloc[0]
+    return format_ci(row["mean"], row["ci_low"], row["ci_high"], decimals(metric, task))
+
+
+def _compute(compute: pd.DataFrame, task: str, condition: str, method: str) -> list[str]:
+    hit = compute[(compute["task"] == task) & (compute["condition"] == condition)
+                  & (compute["method"] == method)]
+    row = hit.iloc[0] if len(hit) else pd.Series(dtype=object)
+
+    def number(key, fmt):
+        value = row.get(key)
+        return "—" if value is None or pd.isna(value) else fmt.format(float(value))
+
+    return [number("iterations", "{:,.0f}"), number("n_parameters", "{:,.0f}"),
+            number("train_wall_s", "{:,.0f}"), number("infer_s_per_volume", "{:.1f}")]
+
+
+def ranking_table(tables: dict, compute: pd.DataFrame, task: str, condition: str) -> str:
+    """The condition's methods by combined rank (mean over the headline metrics of
+    the aggregate-then-rank rank), each headline metric as 'mean [95 % CI]',
+    their compute and any flag."""
+    summary, combined = tables["summary"], tables["combined_rankings"]
+    order = combined[(combined["task"] == task) & (combined["condition"] == condition)
+                     & (combined["scheme"] == "mean_rank")].sort_values(["rank", "method"])
+    if order.empty:
+        return ""
+    metrics = order["metrics"].iloc[0].split(" + ")  # the task's headline metrics
+    collapsed = collapsed_models(compute, task)
+    head = ["rank", "method", *(metric_label(m, task) for m in metrics), "iterations",
+            "parameters", "train (s)", "infer (s/volume)", "flags"]
+    rows = []
+    for rank, method in zip(order["rank"], order["method"], strict=True):
+        flag = "collapsed in training" if (condition, method) in collapsed else ""
+        cells = [str(rank), method, *(_cell(summary, task, condition, method, m) for m in metrics),
+                 *_compute(compute, task, condition, method), flag]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    header = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
+    return f"<table>{header}{''.join(rows)}</table>"
+
+
+def _test_note(tables: dict, task: str, condition: str, alpha: float) -> str:
+    tests = tables["paired_tests"]
+    family = tests[(tests["task"] == task) & (tests["condition"] == condition)]
+    if family.empty:
+        return ""
+    n = int(family["n"].max())
+    if n < min_subjects_for(alpha):
+        return (f'<p class="note warn">n = {n} test subjects: no paired test can reach '
+                f"p &lt; {alpha:g} (an exact two-sided Wilcoxon needs n ≥ "
+                f"{min_subjects_for(alpha)}); the ranking above is descriptive only.</p>")
+    significant = family[family["significant"].astype(bool)]
+    said = "; ".join(f"{r.better} better than "
+                     f"{r.method_b if r.better == r.method_a else r.method_a} on "
+                     f"{metric_label(r.metric, task)}" for r in significant.itertuples())
+    return (f'<p class="note">n = {n}: {len(significant)} of {len(family)} paired comparisons '
+            f"differ after Holm correction{': ' + html.escape(said) if said else ''}.</p>")
+
+
+def leaderboard(tables: dict, compute: pd.DataFrame, report_dir: str | os.PathLike,
+                title: str, alpha: float = 0.05) -> str:
+    """The page's HTML, figures read from `report_dir` (``compare/``, ``figures/``, ``examples/``)."""
+    report_dir = Path(report_dir)
+    summary = tables["summary"]
+    tasks = task_order(summary["task"].unique())
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             "<nav>" + "".join(f'<a href="#{t}">{t}</a>' for t in tasks) + "</nav>",
+             '<p class="note">Cells: mean [95 % percentile bootstrap CI of the mean over test '
+             "subjects, 10,000 resamples]. Rank: the mean over the task's headline metrics of "
+             "each method's rank by mean (aggregate-then-rank; ties share the best rank). Paired "
+             "tests: two-sided exact Wilcoxon signed-rank on the subjects, Holm-corrected within "
+             "each condition and metric. Every number is in <code>compare/*.tsv</code>; "
+             "the cost of each result in <code>compute.tsv</code>.</p>"]
+    for task in tasks:
+        rows = summary[summary["task"] == task]
+        parts.append(f'<h2 id="{task}">{task}</h2>')
+        for condition in condition_order(rows):
+            parts.append(f"<h3>{html.escape(condition_label(task, condition))}</h3>")
+            parts.append(ranking_table(tables, compute, task, condition))
+            parts.append(_test_note(tables, task, condition, alpha))
+            parts.append(_image(report_dir / "examples" / f"{task}_{condition}.png",
+                                f"example slices {task} {condition}"))
+        for name, alt in ((f"compare/significance_{task}.png", "significance map"),
+                          (f"compare/ranking_stability_{task}.png", "ranking stability"),
+                          (f"figures/convergence_{task}.png", "convergence")):
+            parts.append(_image(report_dir / name, f"{alt} {task}"))
+    body = "\n".join(p for p in parts if p)
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{STYLE}</style></head><body>{body}</body></html>\n")
+
+
+def write_leaderboard(text: str, out_path: str | os.PathLike) -> Path:
+    with io.atomic_path(out_path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(out_path)
