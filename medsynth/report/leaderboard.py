@@ -17,9 +17,8 @@ import pandas as pd
 
 from medsynth import io
 from medsynth.compare.paired import min_subjects_for
-from medsynth.compare.uncertainty import format_ci
 from medsynth.report.common import condition_label, condition_order, metric_label, task_order
-from medsynth.report.tables import collapsed_models, decimals
+from medsynth.report.tables import ci_cell, collapsed_models, compute_cells, decimals
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -41,26 +40,7 @@ def _image(path: str | os.PathLike, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _cell(summary: pd.DataFrame, task: str, condition: str, method: str, metric: str) -> str:
-    hit = summary[(summary["task"] == task) & (summary["condition"] == condition)
-                  & (summary["method"] == method) & (summary["metric"] == metric)]
-    if hit.empty:
-        return "—"
-    row = hit.iloc[0]
-    return format_ci(row["mean"], row["ci_low"], row["ci_high"], decimals(metric, task))
-
-
-def _compute(compute: pd.DataFrame, task: str, condition: str, method: str) -> list[str]:
-    hit = compute[(compute["task"] == task) & (compute["condition"] == condition)
-                  & (compute["method"] == method)]
-    row = hit.iloc[0] if len(hit) else pd.Series(dtype=object)
-
-    def number(key, fmt):
-        value = row.get(key)
-        return "—" if value is None or pd.isna(value) else fmt.format(float(value))
-
-    return [number("iterations", "{:,.0f}"), number("n_parameters", "{:,.0f}"),
-            number("train_wall_s", "{:,.0f}"), number("infer_s_per_volume", "{:.1f}")]
+LEADERBOARD_COMPUTE = ("iterations", "parameters", "train (s)", "infer (s/volume)")
 
 
 def ranking_table(tables: dict, compute: pd.DataFrame, task: str, condition: str) -> str:
@@ -74,13 +54,16 @@ def ranking_table(tables: dict, compute: pd.DataFrame, task: str, condition: str
         return ""
     metrics = order["metrics"].iloc[0].split(" + ")  # the task's headline metrics
     collapsed = collapsed_models(compute, task)
-    head = ["rank", "method", *(metric_label(m, task) for m in metrics), "iterations",
-            "parameters", "train (s)", "infer (s/volume)", "flags"]
+    head = ["rank", "method", *(metric_label(m, task) for m in metrics), *LEADERBOARD_COMPUTE,
+            "flags"]
     rows = []
     for rank, method in zip(order["rank"], order["method"], strict=True):
         flag = "collapsed in training" if (condition, method) in collapsed else ""
-        cells = [str(rank), method, *(_cell(summary, task, condition, method, m) for m in metrics),
-                 *_compute(compute, task, condition, method), flag]
+        costs = compute_cells(compute, task, condition, method)
+        cells = [str(rank), method,
+                 *(ci_cell(summary, task, condition, method, m, decimals(m, task))
+                   for m in metrics),
+                 *(str(costs[h]) for h in LEADERBOARD_COMPUTE), flag]
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     header = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
     return f"<table>{header}{''.join(rows)}</table>"

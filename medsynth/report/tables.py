@@ -125,7 +125,7 @@ COMPUTE_COLUMNS = (("iterations", "iterations", 0), ("n_parameters", "parameters
                    ("infer_s_per_volume", "infer (s/volume)", 1), ("device", "device", None))
 
 
-def _compute_cells(compute: pd.DataFrame | None, task: str, condition: str,
+def compute_cells(compute: pd.DataFrame | None, task: str, condition: str,
                    method: str) -> dict:
     if compute is None:
         return {}
@@ -141,7 +141,7 @@ def _compute_cells(compute: pd.DataFrame | None, task: str, condition: str,
     return cells
 
 
-def _ci_cell(summary: pd.DataFrame, task: str, condition: str, method: str, metric: str,
+def ci_cell(summary: pd.DataFrame, task: str, condition: str, method: str, metric: str,
              digits: int) -> str:
     hit = summary[(summary["task"] == task) & (summary["condition"].astype(str) == condition)
                   & (summary["method"] == method) & (summary["metric"] == metric)]
@@ -180,11 +180,11 @@ def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = Non
                 if method == REFERENCE and metric in IMAGE_METRICS:
                     cell = MISSING
                 elif summary is not None:
-                    cell = _ci_cell(summary, task, str(condition), method, metric, digits)
+                    cell = ci_cell(summary, task, str(condition), method, metric, digits)
                 else:
                     cell = format_mean_sd(group[metric], digits)
                 record[metric_label(metric, task)] = cell
-            record.update(_compute_cells(compute, task, str(condition), method))
+            record.update(compute_cells(compute, task, str(condition), method))
             record["flags"] = _flags(group, (str(condition), method) in collapsed)
             records.append(record)
     table = pd.DataFrame.from_records(records)
