@@ -1,5 +1,5 @@
 """What a result cost and how its model ended: params.json read back, and
-one row per evaluated (task, condition, method) in the report's
+one row per evaluated (task, condition, method, training seed) in the report's
 ``compute.tsv`` — iterations, parameters, device, training and inference
 time and memory (from Snakemake's benchmark files), and whether the model
 collapsed — so that no score travels without its compute.
@@ -32,7 +32,7 @@ SPREAD = "spread"
 COLLAPSE_SPREAD = 0.05
 # what params.json says of a finished run's result, beside what the run was given
 OUTCOME_KEYS = ("collapsed", f"{VAL_PREFIX}{SPREAD}", "n_parameters", "device")
-COLUMNS = ["task", "condition", "method", "model", "iterations", "n_parameters", "device",
+COLUMNS = ["task", "condition", "method", "seed", "model", "iterations", "n_parameters", "device",
            "train_wall_s", "train_cpu_s", "train_max_rss_mb", "infer_s_per_volume",
            "infer_max_rss_mb", "collapsed", "val_spread"]
 
@@ -71,10 +71,10 @@ def _model_record(model_dir) -> dict:
     return load_params(found[0].parent) if found else {}
 
 
-def model_row(task: str, condition: str, method: str, model_dir, train_benchmarks,
-              infer_benchmarks) -> dict:
-    """The row of one evaluated (task, condition, method): its model's record and
-    the cost of the jobs that made its predictions.
+def model_row(task: str, condition: str, method: str, seed: int | None, model_dir,
+              train_benchmarks, infer_benchmarks) -> dict:
+    """The row of one evaluated (task, condition, method, seed): its model's record
+    and the cost of the jobs that made its predictions (seed None: a method without one).
 
     Training time and memory sum / take the maximum over `train_benchmarks` (one
     training, or a self-supervised method's one per test volume); inference is
@@ -84,7 +84,7 @@ def model_row(task: str, condition: str, method: str, model_dir, train_benchmark
     record = _model_record(model_dir)
     result = outcome(record)
     trains, infers = _benchmarks(train_benchmarks), _benchmarks(infer_benchmarks)
-    return {"task": task, "condition": condition, "method": method,
+    return {"task": task, "condition": condition, "method": method, "seed": seed,
             "model": "" if model_dir is None else str(model_dir),
             "iterations": record.get("iterations"),
             "n_parameters": result.get("n_parameters"), "device": result.get("device"),
@@ -98,9 +98,10 @@ def model_row(task: str, condition: str, method: str, model_dir, train_benchmark
 
 
 def write_model_table(entries, out_path) -> pd.DataFrame:
-    """``compute.tsv`` from (task, condition, method, model_dir or None, train
-    benchmark files, infer benchmark files) entries, atomically."""
+    """``compute.tsv`` from (task, condition, method, seed or None, model_dir or None,
+    train benchmark files, infer benchmark files) entries, atomically."""
     table = pd.DataFrame([model_row(*entry) for entry in entries], columns=COLUMNS)
+    table["seed"] = table["seed"].astype("Int64")
     with io.atomic_path(out_path) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     return table
@@ -108,6 +109,7 @@ def write_model_table(entries, out_path) -> pd.DataFrame:
 
 def read_model_table(path) -> pd.DataFrame:
     """``compute.tsv`` back, ``collapsed`` as booleans (empty: False)."""
-    table = pd.read_csv(path, sep="\t", dtype={"condition": str, "collapsed": str})
+    table = pd.read_csv(path, sep="\t", dtype={"condition": str, "collapsed": str,
+                                               "seed": "Int64"})
     table["collapsed"] = table["collapsed"].fillna("").str.strip().str.lower() == "true"
     return table

@@ -222,7 +222,7 @@ def run_training(build: Callable[[Runtime], TrainableModel], *, name: str, itera
     whose prediction is (near-)constant inside the head (spread below
     ``COLLAPSE_SPREAD``) logs a warning; params.json then says
     ``"collapsed": true`` (``false`` otherwise, absent without validation).
-    params.json also records the parameter count of every network and the device.
+    params.json also records the seed, the parameter count of every network and the device.
     """
     if iterations < 1 or checkpoint_every < 1 or log_every < 1 or val_every < 0:
         raise ValueError("iterations, checkpoint_every and log_every must be positive, "
@@ -285,7 +285,8 @@ def run_training(build: Callable[[Runtime], TrainableModel], *, name: str, itera
         result = {**_collapse_record(state.log, name), "device": runtime.device.type,
                   "n_parameters": sum(p.numel() for net in model.modules().values()
                                       for p in net.parameters())}
-        tmp.write_text(json.dumps({**params, **result}, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps({**params, "seed": seed, **result}, indent=2, sort_keys=True)
+                       + "\n")
     write_loss_log(state.log, model_dir)
     checkpoint.unlink(missing_ok=True)
     log.info("trained %d iterations in %.1f s; wrote %s", iterations,
@@ -303,9 +304,9 @@ def load_modules(model_dir: str | os.PathLike, map_location: torch.device) -> di
         raise io.InputError(path, f"not a readable model file ({err})") from err
 
 
-def trained_with(model_dir: str | os.PathLike, params: dict) -> bool:
-    """Whether `model_dir` holds a finished model trained with exactly `params`
-    (an unreadable params.json counts as not)."""
+def trained_with(model_dir: str | os.PathLike, params: dict, seed: int) -> bool:
+    """Whether `model_dir` holds a finished model trained with exactly `params` and
+    `seed` (an unreadable params.json counts as not)."""
     model_dir = Path(model_dir)
     if not (model_dir / MODEL).exists() or not (model_dir / PARAMS).exists():
         return False
@@ -314,7 +315,7 @@ def trained_with(model_dir: str | os.PathLike, params: dict) -> bool:
     except io.InputError:
         return False
     given = {k: v for k, v in record.items() if k not in OUTCOME_KEYS}
-    return given == json.loads(json.dumps(params))
+    return given == json.loads(json.dumps({**params, "seed": seed}))
 
 
 def write_loss_log(rows: list[dict], model_dir: Path) -> None:

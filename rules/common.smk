@@ -7,6 +7,7 @@ import os
 
 import medsynth.config as msconfig
 from medsynth import methods as registry
+from medsynth import replicates
 from medsynth.compare import plan as compare_plan
 from medsynth.data import catalog, phantom_subject_ids
 from medsynth.split import split_subjects
@@ -37,6 +38,8 @@ SBD_DOWNLOADS = f"{DOWNLOADS_ROOT}/{catalog.SBD_FOLDER}"
 SBD_ROOT = f"{R}/external/{catalog.SBD_FOLDER}"
 CONDITIONS = msconfig.task_conditions(config)
 OUTSIDE_METHODS = {}
+SEEDED_OUTSIDE_METHODS = set()
+SEEDS = replicates.training_seeds(config)
 # Pseudo-methods written by rules of this workflow rather than by a method.
 WORKFLOW_METHODS = {"reference": ("superres",)}
 
@@ -45,13 +48,17 @@ wildcard_constraints:
     subject="[A-Za-z0-9]+",
     task="|".join(TASKS),
     condition="[A-Za-z0-9.-]+",
-    method="[a-z][a-z0-9_]*",
+    method=replicates.FOLDER_PATTERN,  # <method>, or <method>.seed-<s> of a further seed
     site="A|B",
 
 
-def register_outside_method(name, tasks):
-    """Called by each rules/methods/*.smk: the method joins evaluation and report."""
+def register_outside_method(name, tasks, seeded=False):
+    """Called by each rules/methods/*.smk: the method joins evaluation and report.
+    A `seeded` method is run once per training seed: its rule writes every
+    folder of method_folders(name) and reads the seed of one with seed_of."""
     OUTSIDE_METHODS[name] = tuple(tasks)
+    if seeded:
+        SEEDED_OUTSIDE_METHODS.add(name)
 
 
 def check_config():
@@ -122,6 +129,31 @@ def is_self_supervised(method):
     return method in registry.REGISTRY and registry.get(method).kind == "self_supervised"
 
 
+def is_seeded(method):
+    """Whether a method's result depends on a training seed (it runs once per seed)."""
+    return is_trained(method) or is_self_supervised(method) or method in SEEDED_OUTSIDE_METHODS
+
+
+def method_folders(method):
+    """A method's folders: one per training seed for a seeded method, else one."""
+    return replicates.method_folders(method, SEEDS) if is_seeded(method) else [method]
+
+
+def method_of(wildcards):
+    """The method whose folder the `method` wildcard names."""
+    return replicates.parse_folder(wildcards.method, SEEDS)[0]
+
+
+def seed_of(wildcards):
+    """The training seed of the folder the `method` wildcard names."""
+    return replicates.parse_folder(wildcards.method, SEEDS)[1]
+
+
+def folder_pattern(*methods):
+    """A `method` wildcard constraint: these methods' folders, each seeded one's with its seeds."""
+    return "|".join(f"{m}(\\.seed-[0-9]+)?" if is_seeded(m) else m for m in methods)
+
+
 def log(name):
     return f"{R}/logs/{name}.log"
 
@@ -149,10 +181,11 @@ def eval_path(task, condition, method):
 
 def all_eval_paths():
     return [
-        eval_path(task, condition, method)
+        eval_path(task, condition, folder)
         for task, conditions in CONDITIONS.items()
         for condition in conditions
         for method in evaluated_methods(task)
+        for folder in method_folders(method)
     ]
 
 
@@ -162,61 +195,63 @@ def self_supervised_model_dir(task="{task}", condition="{condition}", method="{m
     return f"{task_dir(task, condition)}/{method}/model/sub-{subject}"
 
 
-def trained_model_dir(task, condition, method):
-    """Where the model a trained method predicts a condition with lives (see
-    medsynth.tasks.model_condition)."""
+def trained_model_dir(task, condition, folder):
+    """Where the model a trained method (of one seed's folder) predicts a condition
+    with lives (see medsynth.tasks.model_condition)."""
     condition = model_condition(task, condition, config["tasks"][task])
-    return f"{task_dir(task, condition)}/{method}/model"
+    return f"{task_dir(task, condition)}/{folder}/model"
 
 
 def _configured():
+    """(task, condition, method, folder) of every configured method and seed."""
     return [
-        (task, condition, method)
+        (task, condition, method, folder)
         for task, conditions in CONDITIONS.items()
         for condition in conditions
         for method in msconfig.task_methods(config, task)
+        for folder in method_folders(method)
     ]
 
 
 def trained_models():
-    """(task, condition, method, model folder) of every evaluated trained method."""
-    return [(t, c, m, trained_model_dir(t, c, m)) for t, c, m in _configured() if is_trained(m)]
+    """(task, condition, folder, model folder) of every evaluated trained method and seed."""
+    return [(t, c, f, trained_model_dir(t, c, f)) for t, c, m, f in _configured() if is_trained(m)]
 
 
 def trained_model_dirs():
     return sorted({d for _, _, _, d in trained_models()})
 
 
-def _train_benchmark(task, condition, method):
+def _train_benchmark(task, condition, folder):
     condition = model_condition(task, condition, config["tasks"][task])
-    return bench(f"train/{task}_{condition}_{method}")
+    return bench(f"train/{task}_{condition}_{folder}")
 
 
 def compute_entries():
-    """Per evaluated (task, condition, method): its model folder (or None) and the
-    benchmark files of the jobs that trained it and predicted with it."""
+    """Per evaluated (task, condition, method, seed): its model folder (or None) and
+    the benchmark files of the jobs that trained it and predicted with it."""
     entries = []
-    for t, c, m in _configured():
+    for t, c, m, f in _configured():
         subjects = condition_subjects(t, c)
         if is_trained(m):
-            model, trains = trained_model_dir(t, c, m), [_train_benchmark(t, c, m)]
+            model, trains = trained_model_dir(t, c, f), [_train_benchmark(t, c, f)]
         elif is_self_supervised(m):
-            model = f"{task_dir(t, c)}/{m}/model"
-            trains = [bench(f"self_supervised/{t}_{c}_{m}_sub-{s}") for s in subjects]
+            model = f"{task_dir(t, c)}/{f}/model"
+            trains = [bench(f"self_supervised/{t}_{c}_{f}_sub-{s}") for s in subjects]
         else:
             model, trains = None, []
         infers = [] if is_self_supervised(m) else [
-            bench(f"infer/{t}_{c}_{m}_sub-{s}") for s in subjects]
-        entries.append((t, c, m, model, trains, infers))
+            bench(f"infer/{t}_{c}_{f}_sub-{s}") for s in subjects]
+        seed = replicates.parse_folder(f, SEEDS)[1] if is_seeded(m) else None
+        entries.append((t, c, m, seed, model, trains, infers))
     return entries
 
 
 def model_dirs():
     """Trained models; their loss curves are registered in the report."""
-    configured = _configured()
     return trained_model_dirs() + [
-        self_supervised_model_dir(t, c, m, s)
-        for t, c, m in configured
+        self_supervised_model_dir(t, c, f, s)
+        for t, c, m, f in _configured()
         if is_self_supervised(m)
         for s in condition_subjects(t, c)
     ]
@@ -264,7 +299,7 @@ def preproc_files(subject="{subject}"):
 
 def infer_inputs(wildcards):
     needed = {"inputs": inputs_dir(wildcards)}
-    if is_trained(wildcards.method):
+    if is_trained(method_of(wildcards)):
         needed["model"] = trained_model_dir(wildcards.task, wildcards.condition, wildcards.method)
     return needed
 

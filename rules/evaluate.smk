@@ -11,6 +11,8 @@ rule evaluate:
     params:
         condition=condition_of,
         dataset=config["dataset"],
+        method=method_of,
+        seed=lambda w: seed_of(w) if is_seeded(method_of(w)) else None,
         subjects=lambda w: condition_subjects(w.task, w.condition),
     log:
         log("evaluate/{task}_{condition}_{method}"),

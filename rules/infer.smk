@@ -13,9 +13,10 @@ rule infer:
         pred_path(),
     params:
         condition=condition_of,
-        method_params=lambda w: msconfig.method_params(config, w.method),
+        method=method_of,
+        method_params=lambda w: msconfig.method_params(config, method_of(w)),
     wildcard_constraints:
-        method="|".join(registry.of_kind("trained", "per_volume")),
+        method=folder_pattern(*registry.of_kind("trained", "per_volume")),
     log:
         log("infer/{task}_{condition}_{method}_sub-{subject}"),
     benchmark:
@@ -40,11 +41,12 @@ rule self_supervised:
         ),
     params:
         condition=condition_of,
-        method_params=lambda w: msconfig.method_params(config, w.method),
-        seed=config["seed"],
+        method=method_of,
+        method_params=lambda w: msconfig.method_params(config, method_of(w)),
+        seed=seed_of,
         state_dir=f"{task_dir()}/{{method}}/train_state/sub-{{subject}}",
     wildcard_constraints:
-        method="|".join(registry.of_kind("self_supervised")),
+        method=folder_pattern(*registry.of_kind("self_supervised")),
     threads: PRESET["threads"]["self_supervised"]
     log:
         log("self_supervised/{task}_{condition}_{method}_sub-{subject}"),

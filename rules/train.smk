@@ -38,8 +38,9 @@ rule train:
         ),
     params:
         condition=condition_of,
-        method_params=lambda w: msconfig.method_params(config, w.method),
-        seed=config["seed"],
+        method=method_of,
+        method_params=lambda w: msconfig.method_params(config, method_of(w)),
+        seed=seed_of,
         state_dir=f"{task_dir()}/{{method}}/train_state",
     threads: PRESET["threads"]["train"]
     # the trainings are the run's longest jobs: start them first, fill in around them
@@ -69,8 +70,9 @@ rule train_all_levels:
         ),
     params:
         condition=all_levels_condition(),
-        method_params=lambda w: msconfig.method_params(config, w.method),
-        seed=config["seed"],
+        method=method_of,
+        method_params=lambda w: msconfig.method_params(config, method_of(w)),
+        seed=seed_of,
         state_dir=f"{task_dir('denoise', ALL_LEVELS)}/{{method}}/train_state",
     threads: PRESET["threads"]["train"]
     priority: 1

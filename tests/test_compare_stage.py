@@ -76,11 +76,12 @@ def test_compute_row_from_benchmark_files(tmp_path):
     model.mkdir()
     (model / "params.json").write_text('{"iterations": 30, "n_parameters": 1234, '
                                        '"device": "cpu", "collapsed": false}')
-    write_model_table([("superres", "thick-1.2mm", "smore", model, paths, []),
-                       ("superres", "thick-1.2mm", "bspline", None, [], paths),
-                       ("superres", "thick-1.2mm", "outside", None, [], [tmp_path / "none"])],
+    write_model_table([("superres", "thick-1.2mm", "smore", 7, model, paths, []),
+                       ("superres", "thick-1.2mm", "bspline", None, None, [], paths),
+                       ("superres", "thick-1.2mm", "outside", None, None, [], [tmp_path / "none"])],
                       tmp_path / "compute.tsv")
     table = read_model_table(tmp_path / "compute.tsv").set_index("method")
+    assert table.loc["smore", "seed"] == 7 and table["seed"].isna().sum() == 2
     assert table.loc["smore", "train_wall_s"] == 24.0 and table.loc["smore", "train_cpu_s"] == 20.0
     assert table.loc["smore", "train_max_rss_mb"] == 500.0
     assert table.loc["smore", "n_parameters"] == 1234 and table.loc["smore", "iterations"] == 30

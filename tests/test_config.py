@@ -31,6 +31,8 @@ def test_default_config_is_valid(default_config):
         (lambda c: c["tasks"]["t1_to_t2"].update(methods=["pix2pox"]), "tasks.t1_to_t2.methods", "pix2pox"),
         (lambda c: c["tasks"]["denoise"].update(methods=["unet"]), "tasks.denoise.methods", "unet"),
         (lambda c: c.update(method_params={"unett": {}}), "method_params.unett", "unett"),
+        (lambda c: c.update(seeds=[7, 7]), "seeds", "[7, 7]"),
+        (lambda c: c.update(seeds=[]), "seeds", "[]"),
     ],
 )
 def test_config_error_names_the_key(default_config, mutate, key, words):

@@ -183,8 +183,8 @@ def test_a_model_predicting_a_constant_head_is_flagged_collapsed(trained, monkey
     healthy = trained / "healthy-model"  # the flat model's files, said not to have collapsed
     healthy.mkdir()
     (healthy / train.PARAMS).write_text(json.dumps({**record, "collapsed": False}))
-    models = write_model_table([("t1_to_t2", "default", "unet", trained / "flat-model", [], []),
-                                ("t1_to_t2", "default", "pix2pix", healthy, [], [])],
+    models = write_model_table([("t1_to_t2", "default", "unet", 42, trained / "flat-model", [], []),
+                                ("t1_to_t2", "default", "pix2pix", 42, healthy, [], [])],
                                trained / "compute.tsv")
     assert list(models["collapsed"]) == [True, False]
     rows = pd.DataFrame([{"dataset": "phantom", "task": "t1_to_t2", "condition": "default",

@@ -3,6 +3,7 @@ condition and method of the repository's config.yaml at smoke size, and the
 report), the outside-method example, and the failure modes a user meets first
 (a typo in the config, a broken input file)."""
 
+import json
 import re
 import shutil
 
@@ -158,6 +159,35 @@ def test_one_denoiser_for_all_levels_is_one_training_job(tmp_path):
     assert counts["train_all_levels"] == "1"
     assert "train" not in counts  # no per-level training
     assert counts["extract_training_arrays"] == "2"  # each level's arrays feed the one model
+
+
+def test_two_training_seeds_train_two_models_predict_twice_and_report_the_seed_spread(tmp_path):
+    config = {**SMOKE_CONFIG, "seeds": [3, 11],
+              "tasks": {"t1_to_t2": {"methods": ["none", "unet"]}}}
+    result = snakemake(tmp_path, config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    task = tmp_path / "results" / "phantom" / "t1_to_t2" / "default"
+    assert sorted(p.name for p in task.iterdir() if (p / "pred").is_dir()) == [
+        "none", "unet", "unet.seed-11"]  # the first seed keeps the plain folder
+    models = {folder: json.loads((task / folder / "model" / "params.json").read_text())
+              for folder in ("unet", "unet.seed-11")}
+    assert [m["seed"] for m in models.values()] == [3, 11]
+    preds = [sorted((task / f / "pred").glob("sub-*.nii.gz")) for f in ("unet", "unet.seed-11")]
+    assert [p.name for p in preds[0]] == [p.name for p in preds[1]] and len(preds[0]) == 1
+    first, second = (nib.load(p[0]).get_fdata() for p in preds)
+    assert not np.array_equal(first, second)  # two trainings, not one copied
+    report = tmp_path / "results" / "phantom" / "report"
+    metrics = pd.read_csv(report / "metrics.tsv", sep="\t")
+    assert sorted(metrics.loc[metrics.method == "unet", "seed"]) == [3, 11]
+    assert metrics.loc[metrics.method == "none", "seed"].isna().all()
+    spread = pd.read_csv(report / "compare" / "seed_spread.tsv", sep="\t")
+    mae = spread[(spread.method == "unet") & (spread.metric == "mae")].iloc[0]
+    unet_mae = metrics.loc[metrics.method == "unet", "mae"]
+    assert mae.n_seeds == 2 and mae.seed_sd == pytest.approx(unet_mae.std(), rel=1e-4)
+    assert set(spread.method) == {"unet"}  # none has no seed
+    compute = pd.read_csv(report / "compute.tsv", sep="\t")
+    assert sorted(compute.loc[compute.method == "unet", "seed"]) == [3, 11]
+    assert "seeds" in (report / "tables" / "summary_t1_to_t2.md").read_text()
 
 
 def test_sbd_test_downloads_its_volumes_once_and_reuses_the_trained_denoiser(tmp_path):

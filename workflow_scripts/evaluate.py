@@ -7,7 +7,8 @@ from medsynth.workflow import logged
 with logged(snakemake) as log:
     w, p = snakemake.wildcards, snakemake.params
     preds = dict(zip(p.subjects, snakemake.input.preds, strict=True))
-    ids = {"dataset": p.dataset, "task": w.task, "condition": w.condition, "method": w.method}
+    ids = {"dataset": p.dataset, "task": w.task, "condition": w.condition, "method": p.method,
+           "seed": p.seed}
     rows = steps.evaluate(p.condition, snakemake.input.inputs, preds, ids)
     write_rows(rows, snakemake.output[0])
     log.info("evaluated %d subjects", len(rows))

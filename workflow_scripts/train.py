@@ -6,7 +6,8 @@ from medsynth.workflow import logged
 
 with logged(snakemake) as log:
     p = snakemake.params
-    log.info("training %s on %s with %s", snakemake.wildcards.method, p.condition, p.method_params)
+    log.info("training %s (seed %d) on %s with %s", p.method, p.seed, p.condition,
+             p.method_params)
     arrays = list(snakemake.input) if len(snakemake.input) > 1 else snakemake.input[0]
-    steps.train(snakemake.wildcards.method, p.condition, arrays, snakemake.output[0],
+    steps.train(p.method, p.condition, arrays, snakemake.output[0],
                 p.method_params, seed=p.seed, threads=snakemake.threads, state_dir=p.state_dir)

@@ -290,13 +290,13 @@ def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: i
     previous = None  # the last trained stage's synthesis on each training subject
     for stage in range(1, params["n_stages"] + 1):
         stage_dir = stage_root / f"stage-{stage}"
-        stage_record = {**record, "stage": stage, "seed": seed}
+        stage_record = {**record, "stage": stage}
         inputs = source if previous is None else np.concatenate([source, previous[:, None]], 1)
         remaining = None if stop_after is None else stop_after - (stage - 1) * params["iterations"]
         interrupted = remaining is not None and remaining < params["iterations"]
         if remaining is not None and remaining <= 0:
             return
-        if not train.trained_with(stage_dir, stage_record):
+        if not train.trained_with(stage_dir, stage_record, seed):
             before = list(generators)
 
             def validate(generator, before=before):

@@ -185,7 +185,7 @@ def _train_stage(role: str, slices: np.ndarray, pixel: float, model: SliceModel,
     """Train (or find trained in `stage_dir`) one stage network and load it."""
     record = {**params, "role": role, "thickness_mm": model.thickness_mm,
               "spacing_mm": model.spacing_mm, "pixel_mm": pixel}
-    if not train.trained_with(stage_dir, record):
+    if not train.trained_with(stage_dir, record, seed):
         inputs, targets = smore_pairs.training_pairs(slices, pixel, model,
                                                      params["rotations_deg"], role)
         pairs = PatchPairs.build(inputs, targets, params["patch_size"], params["min_foreground"])

@@ -43,13 +43,18 @@ def _image(path: str | os.PathLike, alt: str) -> str:
 LEADERBOARD_COMPUTE = ("iterations", "parameters", "train (s)", "infer (s/volume)")
 
 
+def _combined_order(tables: dict, task: str, condition: str) -> pd.DataFrame:
+    """The condition's combined mean-rank rows, best first; their ``metrics`` are the headline."""
+    combined = tables["combined_rankings"]
+    return combined[(combined["task"] == task) & (combined["condition"] == condition)
+                    & (combined["scheme"] == "mean_rank")].sort_values(["rank", "method"])
+
+
 def ranking_table(tables: dict, compute: pd.DataFrame, task: str, condition: str) -> str:
     """The condition's methods by combined rank (mean over the headline metrics of
     the aggregate-then-rank rank), each headline metric as 'mean [95 % CI]',
     their compute and any flag."""
-    summary, combined = tables["summary"], tables["combined_rankings"]
-    order = combined[(combined["task"] == task) & (combined["condition"] == condition)
-                     & (combined["scheme"] == "mean_rank")].sort_values(["rank", "method"])
+    summary, order = tables["summary"], _combined_order(tables, task, condition)
     if order.empty:
         return ""
     metrics = order["metrics"].iloc[0].split(" + ")  # the task's headline metrics
@@ -67,6 +72,27 @@ def ranking_table(tables: dict, compute: pd.DataFrame, task: str, condition: str
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     header = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
     return f"<table>{header}{''.join(rows)}</table>"
+
+
+def _seed_note(tables: dict, task: str, condition: str) -> str:
+    """Where methods trained with several seeds: the spread across seeds beside the
+    spread across subjects, per headline metric."""
+    spread, order = tables["seed_spread"], _combined_order(tables, task, condition)
+    if order.empty:
+        return ""
+    rows = spread[(spread["task"] == task) & (spread["condition"] == condition)
+                  & spread["metric"].isin(order["metrics"].iloc[0].split(" + "))]
+    if rows.empty:
+        return ""
+    said = "; ".join(
+        f"{r.method} {metric_label(r.metric, task)}: sd {r.seed_sd:.{decimals(r.metric, task)}f} "
+        f"across {r.n_seeds} seeds, {_sd(r.subject_sd, decimals(r.metric, task))} across "
+        f"{r.n_subjects} subject{'s' * (r.n_subjects > 1)}" for r in rows.itertuples())
+    return f'<p class="note">Training seeds: {html.escape(said)}.</p>'
+
+
+def _sd(value: float, digits: int) -> str:
+    return f"sd {value:.{digits}f}" if pd.notna(value) else "no sd"
 
 
 def _test_note(tables: dict, task: str, condition: str, alpha: float) -> str:
@@ -108,6 +134,7 @@ def leaderboard(tables: dict, compute: pd.DataFrame, report_dir: str | os.PathLi
             parts.append(f"<h3>{html.escape(condition_label(task, condition))}</h3>")
             parts.append(ranking_table(tables, compute, task, condition))
             parts.append(_test_note(tables, task, condition, alpha))
+            parts.append(_seed_note(tables, task, condition))
             parts.append(_image(report_dir / "examples" / f"{task}_{condition}.png",
                                 f"example slices {task} {condition}"))
         for name, alt in ((f"compare/significance_{task}.png", "significance map"),

@@ -40,7 +40,7 @@ from medsynth.report.common import (
     require_columns,
     task_order,
 )
-from medsynth.results_table import SEGMENTATION_FAILED
+from medsynth.results_table import SEED, SEGMENTATION_FAILED
 
 __all__ = ["collapse_note", "collapsed_models", "dice_by_thickness", "failure_note",
            "format_mean_sd", "harmonization_consistency", "parse_conditions", "psnr_ssim_by_noise",
@@ -127,13 +127,17 @@ COMPUTE_COLUMNS = (("iterations", "iterations", 0), ("n_parameters", "parameters
 
 def compute_cells(compute: pd.DataFrame | None, task: str, condition: str,
                    method: str) -> dict:
+    """A row's compute cells; a method trained with several seeds costs the mean of its models."""
     if compute is None:
         return {}
     hit = compute[(compute["task"] == task) & (compute["condition"].astype(str) == condition)
                   & (compute["method"] == method)]
     cells = {}
     for column, header, digits in COMPUTE_COLUMNS:
-        value = hit[column].iloc[0] if len(hit) and column in hit else None
+        if not len(hit) or column not in hit:
+            value = None
+        else:
+            value = hit[column].iloc[0] if digits is None else pd.to_numeric(hit[column]).mean()
         if value is None or (not isinstance(value, str) and pd.isna(value)):
             cells[header] = MISSING
         else:
@@ -151,6 +155,13 @@ def ci_cell(summary: pd.DataFrame, task: str, condition: str, method: str, metri
     return format_ci(row["mean"], row["ci_low"], row["ci_high"], digits)
 
 
+def _per_subject(group: pd.DataFrame, metric: str) -> pd.Series:
+    """A method's values of `metric`, one per subject: averaged over its seeds where it has several."""
+    if SEED not in group or group[SEED].nunique() < 2:
+        return group[metric]
+    return group.groupby("subject")[metric].mean()
+
+
 def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = None,
                   compute: pd.DataFrame | None = None,
                   summary: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -161,7 +172,9 @@ def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = Non
     ``(condition, method)`` when the task has several conditions.
     ``reference`` shows '—' for image metrics, which would compare the target
     with itself. With `compute` (the ``compute.tsv`` table) each row also
-    shows what it cost (:data:`COMPUTE_COLUMNS`); where a row's model
+    shows what it cost (:data:`COMPUTE_COLUMNS`). A column ``seeds`` counts the
+    training seeds where a method has several (its cells then average each
+    subject over them). Where a row's model
     collapsed or a prediction could not be segmented, a last column ``flags``
     says so.
     """
@@ -174,7 +187,8 @@ def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = Non
         rows = sub[sub["condition"] == condition]
         for method in method_order(rows["method"], order):
             group = rows[rows["method"] == method]
-            record = {"condition": condition, "method": method, "n": group["subject"].nunique()}
+            record = {"condition": condition, "method": method, "n": group["subject"].nunique(),
+                      "seeds": max(group[SEED].nunique(), 1) if SEED in group else 1}
             for metric in metrics:
                 digits = decimals(metric, task)
                 if method == REFERENCE and metric in IMAGE_METRICS:
@@ -182,7 +196,7 @@ def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = Non
                 elif summary is not None:
                     cell = ci_cell(summary, task, str(condition), method, metric, digits)
                 else:
-                    cell = format_mean_sd(group[metric], digits)
+                    cell = format_mean_sd(_per_subject(group, metric), digits)
                 record[metric_label(metric, task)] = cell
             record.update(compute_cells(compute, task, str(condition), method))
             record["flags"] = _flags(group, (str(condition), method) in collapsed)
@@ -190,6 +204,8 @@ def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = Non
     table = pd.DataFrame.from_records(records)
     if not table["flags"].astype(bool).any():
         table = table.drop(columns="flags")
+    if (table["seeds"] == 1).all():  # one training per method: the usual table
+        table = table.drop(columns="seeds")
     index = ["condition", "method"] if len(conditions) > 1 else ["method"]
     return table.drop(columns=[c for c in ["condition"] if c not in index]).set_index(index)
 
@@ -395,6 +411,11 @@ COMPUTE_NOTE = ("Compute per row: training iterations, parameters, training wall
                 "time and peak memory, inference seconds per volume, device (— where a "
                 "method has no such step).")
 
+SEEDS_NOTE = (" Methods trained with several seeds (column seeds): each subject's value is "
+              "averaged over the seeds before the mean and its CI, and compute is the mean of "
+              "the seeds' models; per-seed means and the spread across seeds beside the spread "
+              "across subjects are in compare/seed_spread.tsv.")
+
 
 def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str] | None = None,
                      compute: pd.DataFrame | None = None,
@@ -414,9 +435,10 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
         rows = df[df["task"] == task]
         cells = CI_NOTE if summary is not None else SD_NOTE
         costs = f" {COMPUTE_NOTE}" if compute is not None else ""
+        seeds = SEEDS_NOTE if "seeds" in table.columns else ""
         written += write_table(table, out_dir / f"summary_{task}",
                                f"Task {task}: {cells}, n = {n}. "
-                               f"MAE, PSNR and SSIM inside the head mask.{costs}"
+                               f"MAE, PSNR and SSIM inside the head mask.{costs}{seeds}"
                                f"{failure_note(rows)}{collapse_note(compute, [task])}")
     if "superres" in tasks:
         notes = failure_note(df[df["task"] == "superres"])
