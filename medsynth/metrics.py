@@ -1,26 +1,25 @@
-"""Image metrics (MAE, PSNR, SSIM inside a mask) and Dice overlap: the one
-implementation every table and figure of the suite is computed with.
+"""Image metrics (MAE, PSNR, SSIM, MS-SSIM inside a mask) and Dice overlap:
+the primitives every evaluation protocol (``medsynth.protocols``) is built from.
 
-Metrics are taken on the target's own scale: Hounsfield units for CT,
-normalised intensity for MR. For CT we follow the SynthRAD2023 challenge's
-evaluation code (github.com/SynthRAD2023/metrics, ``functions/image_metrics.py``,
-commit fe7e385; Huijben et al., Med Image Anal 2024;97:103276): a fixed dynamic
-range of [-1024, 3000] HU, to which prediction and target are clipped for PSNR
-and SSIM (not for MAE), so scores are comparable across patients and methods.
+They take intensities and a data range as given; which clipping, range and
+normalisation a score uses is the protocol's choice, not theirs.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter, uniform_filter
 from skimage.metrics import structural_similarity
-
-# SynthRAD2023's fixed CT dynamic range in HU (see module docstring).
-CT_RANGE_HU = (-1024.0, 3000.0)
 
 # skimage's default SSIM window (7 voxels per axis) and the border it leaves
 # out of its own mean; we drop the same border from the masked mean.
 SSIM_WIN_SIZE = 7
 _SSIM_PAD = (SSIM_WIN_SIZE - 1) // 2
+_K1, _K2 = 0.01, 0.03  # SSIM's stabilising constants (Wang et al. 2004)
+
+# Masked MS-SSIM as SynthRAD2025 computes it (see ms_ssim)
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+MS_SSIM_MIN_SIZE = 97
 
 
 def _masked(pred: np.ndarray, target: np.ndarray, mask: np.ndarray):
@@ -65,12 +64,10 @@ def ssim(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, data_range: flo
     map (skimage, 7-voxel window) is averaged over mask voxels away from the
     volume border, where skimage's own mean also excludes it.
     """
-    mask = np.asarray(mask, dtype=bool)
-    _masked(pred, target, mask)  # shape and emptiness checks
-    if min(target.shape) < SSIM_WIN_SIZE:
-        raise ValueError(f"SSIM needs at least {SSIM_WIN_SIZE} voxels per axis, got {target.shape}")
-    p = np.where(mask, np.asarray(pred, dtype=np.float64), floor) - floor
-    t = np.where(mask, np.asarray(target, dtype=np.float64), floor) - floor
+    if min(np.shape(target)) < SSIM_WIN_SIZE:
+        raise ValueError(f"SSIM needs at least {SSIM_WIN_SIZE} voxels per axis, "
+                         f"got {np.shape(target)}")
+    p, t, mask = _outside_to_floor(pred, target, mask, floor)
     _, ssim_map = structural_similarity(
         t, p, win_size=SSIM_WIN_SIZE, data_range=data_range, full=True
     )
@@ -129,16 +126,9 @@ def volume_difference_pct(seg: np.ndarray, ref: np.ndarray, label: int) -> float
     return 100.0 * abs(v_seg - v_ref) / v_ref
 
 
-def data_range_for(target: np.ndarray, mask: np.ndarray, is_ct: bool) -> float:
-    """Dynamic range for PSNR and SSIM.
-
-    CT: the fixed SynthRAD2023 range, 3000 - (-1024) = 4024 HU, so a subject's
-    score does not depend on its own extreme voxels. MR has no absolute scale;
-    its intensities are normalised per subject, so the target's range inside
-    the mask is the natural peak.
-    """
-    if is_ct:
-        return CT_RANGE_HU[1] - CT_RANGE_HU[0]
+def target_range(target: np.ndarray, mask: np.ndarray) -> float:
+    """The target's max - min inside the mask: the peak for images without an
+    absolute scale (normalised MR), so extreme voxels outside the head do not set it."""
     _, t = _masked(target, target, mask)
     value = float(t.max() - t.min())
     if value <= 0.0:
@@ -146,20 +136,118 @@ def data_range_for(target: np.ndarray, mask: np.ndarray, is_ct: bool) -> float:
     return value
 
 
-def image_metrics(pred: np.ndarray, target: np.ndarray, mask: np.ndarray,
-                  is_ct: bool) -> dict[str, float]:
-    """MAE, PSNR and SSIM inside the mask, as ``{"mae", "psnr", "ssim"}``.
+def _outside_to_floor(pred, target, mask, floor):
+    """Both images with voxels outside the mask set to `floor`, shifted so the floor is 0:
+    then nothing outside the mask can change a windowed score."""
+    mask = np.asarray(mask, dtype=bool)
+    _masked(pred, target, mask)  # shape and emptiness checks
+    p = np.where(mask, np.asarray(pred, dtype=np.float64), floor) - floor
+    t = np.where(mask, np.asarray(target, dtype=np.float64), floor) - floor
+    return p, t, mask
 
-    CT follows SynthRAD2023: MAE on raw HU; PSNR and SSIM on images clipped to
-    [-1024, 3000] HU with that fixed range, SSIM with air (-1024) as its floor.
+
+def _ssim_components(x: np.ndarray, y: np.ndarray, data_range: float):
+    """Per-voxel luminance, contrast and structure of SSIM over a 7-voxel uniform
+    window (sample covariance, reflected borders: skimage's defaults), each clipped
+    at 0 as SynthRAD2025's code clips them."""
+    n = SSIM_WIN_SIZE**x.ndim
+    cov_norm = n / (n - 1)
+
+    def mean(a):
+        return uniform_filter(a, size=SSIM_WIN_SIZE)
+
+    ux, uy = mean(x), mean(y)
+    vx = cov_norm * (mean(x * x) - ux * ux)
+    vy = cov_norm * (mean(y * y) - uy * uy)
+    vxy = cov_norm * (mean(x * y) - ux * uy)
+    sx, sy = np.sqrt(np.clip(vx, 0, None)), np.sqrt(np.clip(vy, 0, None))
+    c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
+    c3 = c2 / 2
+    luminance = np.clip((2 * ux * uy + c1) / (ux * ux + uy * uy + c1), 0, None)
+    contrast = np.clip((2 * sx * sy + c2) / (vx + vy + c2), 0, None)
+    structure = np.clip((vxy + c3) / (sx * sy + c3), 0, None)
+    return luminance, contrast, structure
+
+
+def _pad_to(a: np.ndarray, size: int) -> np.ndarray:
+    """Edge-pad every axis shorter than `size` to `size`, the extra split evenly
+    (the odd voxel after)."""
+    pads = [(max(size - n, 0) // 2, max(size - n, 0) - max(size - n, 0) // 2) for n in a.shape]
+    return np.pad(a, pads, mode="edge")
+
+
+def _halve(a: np.ndarray) -> np.ndarray:
+    """SynthRAD2025's down-sampling: the 2 x 2 x 2 mean of each voxel with its
+    predecessors (zeros before the first voxel), every other voxel kept; what
+    ``fftconvolve(a, ones((2, 2, 2)) / 8, mode="same")[::2, ::2, ::2]`` gives."""
+    p = np.pad(a, [(1, 0)] * a.ndim)
+    m = [(n + 1) // 2 for n in a.shape]
+    p = p[tuple(slice(0, 2 * k) for k in m)]
+    return p.reshape([v for k in m for v in (k, 2)]).mean(axis=tuple(range(1, 2 * a.ndim, 2)))
+
+
+def ms_ssim(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, data_range: float,
+            floor: float = 0.0) -> float:
+    """Masked multi-scale SSIM as SynthRAD2025's evaluation computes it.
+
+    Voxels outside the mask are set to `floor` and the floor is subtracted (as
+    :func:`ssim`); the volumes and the mask are edge-padded to at least 97 voxels
+    per axis so that five scales fit. At each scale j the map
+    (l·c·s)^w_j, with the 7³ uniform-window components of :func:`_ssim_components`
+    and w = 0.0448, 0.2856, 0.3001, 0.2363, 0.1333, is averaged over the mask
+    voxels away from the 3-voxel border, and that mean is clipped to [0, 1]; the
+    score is the product over scales. Between scales the images are halved by
+    :func:`_halve` and the mask by keeping every other voxel.
+
+    Wang et al. (2003) weight luminance at the coarsest scale only; SynthRAD2025's
+    code gives luminance the scale's weight at every scale, and we follow the code.
     """
-    data_range = data_range_for(target, mask, is_ct)
-    result = {"mae": mae(pred, target, mask)}
-    if is_ct:
-        lo, hi = CT_RANGE_HU
-        pred, target, floor = np.clip(pred, lo, hi), np.clip(target, lo, hi), lo
-    else:
-        floor = 0.0
-    result["psnr"] = psnr(pred, target, mask, data_range)
-    result["ssim"] = ssim(pred, target, mask, data_range, floor=floor)
-    return result
+    p, t, mask = _outside_to_floor(pred, target, mask, floor)
+    p, t = _pad_to(p, MS_SSIM_MIN_SIZE), _pad_to(t, MS_SSIM_MIN_SIZE)
+    m = _pad_to(mask, MS_SSIM_MIN_SIZE)
+    score = 1.0
+    for scale, weight in enumerate(MS_SSIM_WEIGHTS):
+        luminance, contrast, structure = _ssim_components(t, p, data_range)
+        values = luminance**weight * contrast**weight * structure**weight
+        inner = (slice(_SSIM_PAD, -_SSIM_PAD),) * values.ndim
+        inside = m[inner]
+        if not inside.any():
+            raise ValueError(f"the mask has no voxel inside the border at MS-SSIM scale {scale + 1}")
+        score *= float(np.clip(values[inner][inside].mean(), 0.0, 1.0))
+        p, t, m = _halve(p), _halve(t), m[::2, ::2, ::2]
+    return score
+
+
+def gaussian_ssim(pred: np.ndarray, target: np.ndarray) -> float:
+    """Mean SSIM over the whole volume as torchmetrics' default computes it:
+    Gaussian window (11 taps, σ 1.5), population (co)variances with the
+    variances clamped at 0, borders mirrored, data range the larger of the two
+    images' max - min, and the map averaged over every voxel."""
+    x, y = np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"shapes differ: prediction {x.shape}, target {y.shape}")
+    data_range = max(float(np.ptp(x)), float(np.ptp(y)))
+    if data_range == 0.0:
+        raise ValueError("both images are constant: SSIM's data range is zero")
+
+    def mean(a):  # scipy's "mirror" is torch's "reflect"; radius int(3.5 * 1.5 + 0.5) = 5
+        return gaussian_filter(a, sigma=1.5, truncate=3.5, mode="mirror")
+
+    ux, uy = mean(x), mean(y)
+    vx = np.clip(mean(x * x) - ux * ux, 0, None)
+    vy = np.clip(mean(y * y) - uy * uy, 0, None)
+    vxy = mean(x * y) - ux * uy
+    c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
+    values = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return float(values.mean())
+
+
+def percentile_normalise(image: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:
+    """Clip an image to its own `low`-th and `high`-th percentiles over the whole
+    volume (a negative lower bound raised to 0) and scale that window to [0, 1]."""
+    image = np.asarray(image, dtype=np.float64)
+    lo, hi = np.percentile(image, [low, high])
+    lo = max(float(lo), 0.0)
+    if hi <= lo:
+        raise ValueError(f"the image's {low}-{high} percentile window [{lo:g}, {hi:g}] is empty")
+    return (np.clip(image, lo, hi) - lo) / (hi - lo)

@@ -11,7 +11,7 @@ normalised intensity for MR.
   about [0, 1.2]. ``2x - 1`` sends air (0) to -1 and the brightest tissue (1)
   to +1; nothing is clipped, since MR has no physical upper bound.
 - CT: a fixed Hounsfield window, the dynamic range SynthRAD2023 evaluates in
-  (``medsynth.metrics.CT_RANGE_HU``, [-1024, 3000] HU; Huijben et al., Med
+  (``medsynth.protocols.SYNTHRAD2023_HU``, [-1024, 3000] HU; Huijben et al., Med
   Image Anal 2024;97:103276), is clipped to and scaled to [-1, 1]. Clipping
   removes only values outside the range PSNR and SSIM are scored in (metal
   and noise tails, which would otherwise dominate a squared-error loss); the
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from medsynth.metrics import CT_RANGE_HU
+from medsynth.protocols import SYNTHRAD2023_HU
 from medsynth.tasks import MR_CONTRASTS
 
-CT_WINDOW_HU = CT_RANGE_HU
+CT_WINDOW_HU = SYNTHRAD2023_HU
 
 
 def _check(contrast: str) -> None:
