@@ -68,7 +68,9 @@ def cmd_evaluate(args) -> None:
     cond = _condition(config, args.task, args.condition)
     ids = {"dataset": config["dataset"], "task": args.task, "condition": args.condition,
            "method": args.method}
-    for row in steps.evaluate(cond, args.inputs, {args.subject: Path(args.pred)}, ids):
+    protocol, extra = msconfig.evaluation(config)
+    for row in steps.evaluate(cond, args.inputs, {args.subject: Path(args.pred)}, ids,
+                              protocol, extra):
         for key, value in row.items():
             print(f"{key}\t{value}")
 

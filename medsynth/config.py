@@ -73,6 +73,29 @@ def validate(config: dict, outside_methods: dict[str, tuple[str, ...]] | None = 
     for method in config.get("method_params", {}):
         if method not in known:
             raise ConfigError(f"config key method_params.{method}: unknown method {method!r}")
+    _check_protocol(config)
+
+
+def evaluation(config: dict) -> tuple[str, tuple[str, ...]]:
+    """The run's evaluation protocol and extra metrics, the schema's defaults where unset."""
+    defaults = schema()["properties"]["evaluation"]["properties"]
+    block = config.get("evaluation") or {}
+    return (block.get("protocol", defaults["protocol"]["default"]),
+            tuple(block.get("extra_metrics", defaults["extra_metrics"]["default"])))
+
+
+def _check_protocol(config: dict) -> None:
+    """Every task's target must be one the protocol defines metrics for."""
+    from medsynth import protocols
+
+    name, _ = evaluation(config)
+    defined = protocols.get(name).targets
+    for task in config.get("tasks", {}):
+        kind = "CT" if TASKS[task].is_ct() else "MR"
+        if kind not in defined:
+            raise ConfigError(
+                f"config key evaluation.protocol: protocol {name!r} defines no metrics for the "
+                f"{kind} target of task {task!r} (it defines {', '.join(defined)} only)")
 
 
 def preset(config: dict) -> dict:

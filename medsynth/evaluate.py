@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from medsynth import io
-from medsynth.metrics import dice, dice_per_label, image_metrics, volume_difference_pct
+from medsynth import io, protocols
+from medsynth.metrics import dice, dice_per_label, volume_difference_pct
 from medsynth.results_table import SEGMENTATION_FAILED
 from medsynth.segment import (
     SEGMENTABLE_CONTRASTS,
@@ -56,8 +56,13 @@ def _load_on_grid(path, reference_path, reference_grid, loader=io.load_array):
 def evaluate_prediction(pred_path: str | os.PathLike, target_path: str | os.PathLike,
                         mask_path: str | os.PathLike, brainmask_path: str | os.PathLike,
                         dseg_path: str | os.PathLike | None,
-                        target_contrast: str, consistency: bool = False) -> dict[str, float]:
+                        target_contrast: str, consistency: bool = False,
+                        protocol: str = protocols.DEFAULT_PROTOCOL,
+                        extra_metrics: tuple[str, ...] = ()) -> dict[str, float]:
     """Image metrics inside the head mask and tissue Dice for one prediction.
+
+    The image metrics are those `protocol` defines (``medsynth.protocols``),
+    plus `extra_metrics` (``ms_ssim``) where the protocol adds them.
 
     MR targets: Atropos tissues of the prediction against the ground-truth
     labels inside the brain mask when ``dseg_path`` is given, else against
@@ -96,7 +101,7 @@ def evaluate_prediction(pred_path: str | os.PathLike, target_path: str | os.Path
         dseg = np.rint(_load_on_grid(dseg_path, target_path, grid)).astype(np.int16)
 
     is_ct = target_contrast == "CT"
-    row = image_metrics(pred, target, head, is_ct)
+    row = protocols.get(protocol).image_metrics(pred, target, head, is_ct, extra_metrics)
     failed = False
     if is_ct:
         pred_bone = bone_mask_from_ct(pred, head)

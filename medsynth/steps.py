@@ -13,6 +13,7 @@ import numpy as np
 from medsynth import io
 from medsynth import methods as registry
 from medsynth.case import Case, TrainingData, input_path, load_case
+from medsynth.results_table import PROTOCOL
 from medsynth.tasks import Condition
 
 
@@ -83,8 +84,10 @@ def self_supervised(method: str, cond: Condition, inputs_dir, subject: str, para
     return out
 
 
-def evaluate(cond: Condition, inputs_dir, pred_paths: dict[str, Path], ids: dict) -> list[dict]:
-    """Metrics and Dice of each subject's prediction; one row per subject."""
+def evaluate(cond: Condition, inputs_dir, pred_paths: dict[str, Path], ids: dict,
+             protocol: str, extra_metrics: tuple[str, ...] = ()) -> list[dict]:
+    """Metrics and Dice of each subject's prediction under `protocol`; one row per
+    subject, the protocol's name in its ``protocol`` column."""
     from medsynth.evaluate import evaluate_prediction
 
     rows = []
@@ -93,6 +96,7 @@ def evaluate(cond: Condition, inputs_dir, pred_paths: dict[str, Path], ids: dict
         metrics = evaluate_prediction(
             pred, input_path(inputs_dir, subject, "target"), input_path(inputs_dir, subject, "mask"),
             input_path(inputs_dir, subject, "brainmask"), str(dseg) if dseg.exists() else None,
-            cond.target, consistency=cond.task == "harmonize")
-        rows.append({**ids, "subject": subject, **metrics})
+            cond.target, consistency=cond.task == "harmonize", protocol=protocol,
+            extra_metrics=tuple(extra_metrics))
+        rows.append({**ids, "subject": subject, PROTOCOL: protocol, **metrics})
     return rows

@@ -40,6 +40,8 @@ CONDITIONS = msconfig.task_conditions(config)
 OUTSIDE_METHODS = {}
 SEEDED_OUTSIDE_METHODS = set()
 SEEDS = replicates.training_seeds(config)
+# the named metric definitions every evaluation uses (medsynth.protocols)
+PROTOCOL, EXTRA_METRICS = msconfig.evaluation(config)
 # Pseudo-methods written by rules of this workflow rather than by a method.
 WORKFLOW_METHODS = {"reference": ("superres",)}
 

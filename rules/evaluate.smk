@@ -14,6 +14,8 @@ rule evaluate:
         method=method_of,
         seed=lambda w: seed_of(w) if is_seeded(method_of(w)) else None,
         subjects=lambda w: condition_subjects(w.task, w.condition),
+        protocol=PROTOCOL,
+        extra_metrics=list(EXTRA_METRICS),
     log:
         log("evaluate/{task}_{condition}_{method}"),
     benchmark:

@@ -91,3 +91,30 @@ def test_test_subjects_sets_the_test_split_and_grows_the_cohort():
     assert more["split"]["test"] == 6 and more["split"]["val"] == quick["split"]["val"]
     train = quick["phantom"]["n_subjects"] - quick["split"]["val"] - quick["split"]["test"]
     assert more["phantom"]["n_subjects"] - 1 - 6 == train  # training keeps its subjects
+
+
+def test_the_default_protocol_is_synthrad2023_without_extra_metrics(default_config):
+    assert msconfig.evaluation(default_config) == ("synthrad2023", ())
+    assert msconfig.evaluation({"evaluation": {"protocol": "brasyn", "extra_metrics": ["ms_ssim"]}}) \
+        == ("brasyn", ("ms_ssim",))
+
+
+@pytest.mark.parametrize("evaluation, words", [
+    ({"protocol": "synthrad2024"}, "'synthrad2024' is not one of"),
+    ({"protocol": "brasyn"}, "protocol 'brasyn' defines no metrics for the CT target of task "
+                             "'mr_to_ct'"),
+    ({"extra_metrics": ["lpips"]}, "'lpips' is not one of"),
+    ({"protcol": "brasyn"}, "protcol"),
+])
+def test_protocol_errors_name_the_key_and_the_protocol(default_config, evaluation, words):
+    config = {**copy.deepcopy(default_config), "evaluation": evaluation}
+    with pytest.raises(msconfig.ConfigError) as err:
+        msconfig.validate(config)
+    assert "evaluation" in str(err.value) and words in str(err.value)
+
+
+def test_brasyn_fits_the_mr_tasks(default_config):
+    config = copy.deepcopy(default_config)
+    del config["tasks"]["mr_to_ct"]
+    config["evaluation"] = {"protocol": "brasyn", "extra_metrics": ["ms_ssim"]}
+    msconfig.validate(config)

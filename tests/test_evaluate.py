@@ -275,7 +275,7 @@ def test_summary_tables_count_the_failed_segmentations(degenerate_rows, tmp_path
     condition_of = {"harmonize": "AtoB-T1w"}
     df = pd.DataFrame([{"dataset": "phantom", "task": task_of[r["kind"]],
                         "condition": condition_of.get(task_of[r["kind"]], "default"),
-                        "method": r["prediction"], "subject": "01",
+                        "method": r["prediction"], "subject": "01", "protocol": "synthrad2023",
                         **{k: v for k, v in r.items()
                            if k not in ("kind", "prediction", "expected_failure")}}
                        for r in degenerate_rows])
@@ -312,3 +312,30 @@ def test_a_prediction_with_nan_voxels_still_stops_evaluation_naming_it(subject):
     with pytest.raises(io.InputError, match="NaN") as info:
         evaluate_prediction(bad, p["t1"], p["mask"], p["brainmask"], p["dseg"], "T1w")
     assert str(bad) in str(info.value)
+
+
+def test_the_protocol_chooses_the_image_metrics_and_is_recorded_in_each_row(subject, tmp_path):
+    from medsynth import protocols, steps
+    from medsynth.tasks import Condition
+
+    p = subject["paths"]
+    ct = subject["ct"] + 30.0
+    io.save_volume(tmp_path / "pred.nii.gz", ct, AFFINE)
+    row = evaluate_prediction(tmp_path / "pred.nii.gz", p["ct"], p["mask"], p["brainmask"],
+                              p["dseg"], "CT", protocol="synthrad2025")
+    assert list(row)[:3] == ["mae", "psnr", "ms_ssim"] and "ssim" not in row
+    expected = protocols.get("synthrad2025").image_metrics(
+        io.load_array(tmp_path / "pred.nii.gz")[0], subject["ct"], subject["dseg"] > 0, True)
+    assert row["ms_ssim"] == expected["ms_ssim"]
+    with pytest.raises(ValueError, match="'brasyn' defines no metrics for CT"):
+        evaluate_prediction(p["ct"], p["ct"], p["mask"], p["brainmask"], p["dseg"], "CT",
+                            protocol="brasyn")
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for role, src in (("target", "t1"), ("mask", "mask"), ("brainmask", "brainmask"),
+                      ("dseg", "dseg")):
+        (inputs / f"sub-01_{role}.nii.gz").write_bytes(p[src].read_bytes())
+    cond = Condition("t1_to_t2", "default", ("T1w",), None, "T1w", None)
+    rows = steps.evaluate(cond, inputs, {"01": p["t1"]}, {"dataset": "phantom"}, "brasyn",
+                          ("ms_ssim",))
+    assert rows[0]["protocol"] == "brasyn" and rows[0]["ms_ssim"] == pytest.approx(1.0)

@@ -9,6 +9,7 @@ with logged(snakemake) as log:
     preds = dict(zip(p.subjects, snakemake.input.preds, strict=True))
     ids = {"dataset": p.dataset, "task": w.task, "condition": w.condition, "method": p.method,
            "seed": p.seed}
-    rows = steps.evaluate(p.condition, snakemake.input.inputs, preds, ids)
+    rows = steps.evaluate(p.condition, snakemake.input.inputs, preds, ids, p.protocol,
+                          tuple(p.extra_metrics))
     write_rows(rows, snakemake.output[0])
-    log.info("evaluated %d subjects", len(rows))
+    log.info("evaluated %d subjects under protocol %s", len(rows), p.protocol)
