@@ -112,7 +112,9 @@ rule leaderboard:
         report(f"{REPORT}/leaderboard.html", caption="../report/leaderboard.rst",
                category="Leaderboard"),
     params:
-        title=f"medsynth leaderboard: {config['dataset']}, preset {config['preset']}",
+        title=f"medsynth leaderboard: {config['dataset']}, preset {config['preset']}, "
+        f"protocol {PROTOCOL}",
+        protocol=PROTOCOL,
     log:
         log("report/leaderboard"),
     benchmark:

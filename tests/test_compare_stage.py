@@ -113,8 +113,27 @@ def test_summary_cells_carry_the_ci_and_leaderboard_renders(compared, tmp_path):
     figures.blob_plots(result["rank_distribution"], "superres",
                        tmp_path / "compare" / "ranking_stability_superres.png")
     compute = pd.DataFrame(columns=["task", "condition", "method", "collapsed"])
-    page = leaderboard(result, compute, tmp_path, "test board")
+    page = leaderboard(result, compute, tmp_path, "test board", protocol="synthrad2023")
+    assert "Image metrics under protocol synthrad2023" in page
     assert page.count("<table>") == 2  # one ranking per thickness
     assert "smore better than bspline on Dice (mean of tissues)" in page
     assert page.count("data:image/png;base64,") == 2
     assert expected in page
+
+
+def test_ms_ssim_is_higher_better_and_stands_in_for_ssim_as_a_headline():
+    from medsynth.compare.orientation import headline_metrics, higher_is_better
+
+    assert higher_is_better("ms_ssim")
+    df = pd.DataFrame({"task": ["t1_to_t2"] * 2, "ms_ssim": [0.9, 0.8], "dice_mean": [0.7, 0.6]})
+    assert headline_metrics("t1_to_t2", df) == ["ms_ssim", "dice_mean"]
+    both = df.assign(ssim=[0.5, 0.4])  # synthrad2023 with the extra MS-SSIM: SSIM stays
+    assert headline_metrics("t1_to_t2", both) == ["ssim", "dice_mean"]
+
+
+def test_compare_refuses_rows_of_two_protocols():
+    df = pd.DataFrame({"dataset": "phantom", "task": "t1_to_t2", "condition": "default",
+                       "method": ["a", "b"], "subject": "001", "mae": [0.1, 0.2],
+                       "protocol": ["synthrad2023", "synthrad2025"]})
+    with pytest.raises(ValueError, match="mix evaluation protocols"):
+        stage.compare(df, {"t1_to_t2": "a"})

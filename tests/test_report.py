@@ -18,7 +18,8 @@ def rows(task, condition, method, **metrics):
     """One row per subject; each metric given as a list of per-subject values."""
     n = len(next(iter(metrics.values())))
     return [dict(dataset="phantom", task=task, condition=condition, method=method,
-                 subject=f"{i + 1:03d}", **{k: v[i] for k, v in metrics.items()})
+                 subject=f"{i + 1:03d}", protocol="synthrad2023",
+                 **{k: v[i] for k, v in metrics.items()})
             for i in range(n)]
 
 
@@ -279,3 +280,39 @@ def test_example_slices_with_a_source_on_a_coarser_grid(tmp_path):
     ct = figures.example_slices([("unet", paths["good"])], paths["source"], paths["target"],
                                 paths["mask"], tmp_path / "ct.png", is_ct=True)
     assert_png(ct)
+
+
+def _as_synthrad2025(results):
+    """The fixture as synthrad2025 would record it: MS-SSIM in place of SSIM."""
+    return results.rename(columns={"ssim": "ms_ssim"}).assign(protocol="synthrad2025")
+
+
+def test_every_caption_names_the_protocol_and_ms_ssim_replaces_ssim(results, tmp_path):
+    written = tables.write_all_tables(_as_synthrad2025(results), tmp_path)
+    for path in (p for p in written if p.suffix == ".md"):
+        caption = path.read_text(encoding="utf-8").splitlines()[-1]
+        assert "protocol synthrad2025" in caption and "[-1024, 3071] HU" in caption, path.name
+    noise = pd.read_csv(tmp_path / "psnr_ssim_by_noise.csv")
+    assert "bm4d MS-SSIM" in noise.columns and "bm4d SSIM" not in noise.columns
+    assert noise.loc[0, "bm4d MS-SSIM"] == "0.9100 ± 0.0100"  # 0.90, 0.91, 0.92
+    assert "MS-SSIM" in pd.read_csv(tmp_path / "summary_t1_to_t2.csv").columns
+    assert any("MS-SSIM" in c for c in pd.read_csv(tmp_path / "superres_by_thickness.csv"))
+    assert "PSNR and MS-SSIM" in (tmp_path / "psnr_ssim_by_noise.md").read_text(encoding="utf-8")
+    default = tables.write_all_tables(results, tmp_path / "default")
+    assert "protocol synthrad2023" in default[0].read_text(encoding="utf-8")
+
+
+def test_tables_and_figures_refuse_rows_of_two_protocols(results, tmp_path):
+    mixed = pd.concat([results[results.task != "t1_to_t2"],
+                       results[results.task == "t1_to_t2"].assign(protocol="brasyn")])
+    with pytest.raises(ValueError, match="mix evaluation protocols"):
+        tables.write_all_tables(mixed, tmp_path)
+    with pytest.raises(ValueError, match="mix evaluation protocols"):
+        tables.summary_table(mixed.assign(task="t1_to_t2"), "t1_to_t2")
+    with pytest.raises(ValueError, match="mix evaluation protocols"):
+        figures.write_all_figures(mixed, tmp_path)
+
+
+def test_ms_ssim_figures_draw(results, tmp_path):
+    written = figures.write_all_figures(_as_synthrad2025(results), tmp_path)
+    assert all(p.stat().st_size > 0 for p in written)

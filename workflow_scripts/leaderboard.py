@@ -11,6 +11,6 @@ with logged(snakemake) as log:
     p = snakemake.params
     tables = stage.read_tables(Path(snakemake.input.tables[0]).parent)
     page = leaderboard(tables, read_model_table(snakemake.input.compute),
-                       Path(snakemake.output[0]).parent, p.title)
+                       Path(snakemake.output[0]).parent, p.title, protocol=p.protocol)
     write_leaderboard(page, snakemake.output[0])
     log.info("wrote %s (%d kB)", snakemake.output[0], len(page) // 1024)

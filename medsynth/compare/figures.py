@@ -15,7 +15,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from medsynth import io
-from medsynth.compare.orientation import HEADLINE_METRICS
+from medsynth.compare.orientation import HEADLINE_METRICS, headline_among
 from medsynth.compare.paired import significance_matrix
 from medsynth.report.common import condition_label, condition_order, metric_label
 
@@ -56,9 +56,8 @@ def significance_maps(tests: pd.DataFrame, task: str, out_png: str | os.PathLike
     row method is significantly better than the column method (two-sided exact
     Wilcoxon, Holm within the family), red where worse, grey where no test
     could tell (or none could run: too few subjects, said in the title)."""
-    headline = HEADLINE_METRICS.get(task)
-    if headline:
-        tests = tests[tests["metric"].isin(headline)]
+    if task in HEADLINE_METRICS:
+        tests = tests[tests["metric"].isin(headline_among(task, tests["metric"].unique()))]
     panels = _panels(tests, task)
     fig, axes = _grid(max(len(panels), 1), 2.9)
     for ax, (dataset, condition, metric) in zip(axes, panels, strict=False):

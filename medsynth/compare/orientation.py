@@ -7,12 +7,15 @@ import pandas as pd
 
 # segmentation_failed is a flag, not a metric, so it is deliberately absent
 METRICS: tuple[str, ...] = (
-    "mae", "psnr", "ssim",
+    "mae", "psnr", "ssim", "ms_ssim",
     "dice_CSF", "dice_GM", "dice_WM", "dice_bone", "dice_mean",
     "consistency_dice_CSF", "consistency_dice_GM", "consistency_dice_WM",
     "consistency_dice_mean",
     "volume_diff_pct_CSF", "volume_diff_pct_GM", "volume_diff_pct_WM", "volume_diff_pct_mean",
 )
+
+# a headline metric a protocol replaces: synthrad2025 defines MS-SSIM instead of SSIM
+HEADLINE_STANDINS: dict[str, str] = {"ssim": "ms_ssim"}
 
 HEADLINE_METRICS: dict[str, tuple[str, ...]] = {
     "t1_to_t2": ("ssim", "dice_mean"),
@@ -28,7 +31,7 @@ def higher_is_better(metric: str) -> bool:
     """Direction of a metric; an unknown one is refused rather than guessed."""
     if metric == "mae" or metric.startswith("volume_diff_pct_"):
         return False
-    if metric in ("psnr", "ssim") or metric.startswith(("dice_", "consistency_dice_")):
+    if metric in ("psnr", "ssim", "ms_ssim") or metric.startswith(("dice_", "consistency_dice_")):
         return True
     raise ValueError(f"unknown metric {metric!r}: no known direction (higher or lower is better)")
 
@@ -39,12 +42,21 @@ def metrics_in(df: pd.DataFrame) -> list[str]:
             if m in df.columns and np.isfinite(pd.to_numeric(df[m], errors="coerce")).any()]
 
 
+def headline_among(task: str, present) -> list[str]:
+    """The task's headline metrics found in `present`; a headline missing there is
+    replaced by its stand-in (SSIM by synthrad2025's MS-SSIM) when that is present."""
+    present = set(present)
+    wanted = [m if m in present else HEADLINE_STANDINS.get(m, m)
+              for m in HEADLINE_METRICS.get(task, ())]
+    return [m for m in wanted if m in present]
+
+
 def headline_metrics(task: str, df: pd.DataFrame) -> list[str]:
-    """The task's headline metrics that df can supply (rows of other tasks do not count).
+    """The task's headline metrics that df can supply (rows of other tasks do not count;
+    stand-ins as :func:`headline_among`).
 
     Falls back to the first metric present, so every task gets at least one headline.
     """
     rows = df[df["task"] == task] if "task" in df.columns else df
     present = metrics_in(rows)
-    chosen = [m for m in HEADLINE_METRICS.get(task, ()) if m in present]
-    return chosen or present[:1]
+    return headline_among(task, present) or present[:1]

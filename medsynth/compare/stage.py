@@ -17,6 +17,7 @@ from medsynth import io
 from medsynth.compare import paired, ranking, uncertainty
 from medsynth.compare.orientation import headline_metrics, higher_is_better
 from medsynth.compare.plan import TABLES
+from medsynth.results_table import PROTOCOL, protocol_of
 
 COMBINED_SCHEMES = {
     "mean_rank": "mean over the headline metrics of each method's aggregate-then-rank rank",
@@ -68,7 +69,10 @@ def _front(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 def compare(df: pd.DataFrame, task_baselines: dict[str, str], alpha: float = 0.05,
             n_resamples: int = 10_000, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Every table of the stage, by name (:data:`TABLES`)."""
+    """Every table of the stage, by name (:data:`TABLES`). Rows evaluated under two
+    protocols are refused: their numbers are not comparable."""
+    if PROTOCOL in df.columns:
+        protocol_of(df)
     summary = uncertainty.summarise(df, n_resamples=n_resamples, seed=seed)
     tests = paired.paired_tests(df, task_baselines, alpha=alpha, n_resamples=n_resamples,
                                 seed=seed)

@@ -23,7 +23,9 @@ REFERENCE = "reference"
 # This orders rows; it does not choose them: unknown methods follow by name.
 BASELINE_ORDER = ("none", "bspline", "nlm", "bm4d", "histogram_matching", "bulk_density", "unet")
 
-IMAGE_METRICS = ("mae", "psnr", "ssim")
+IMAGE_METRICS = ("mae", "psnr", "ssim", "ms_ssim")
+# a protocol's SSIM-like metric: SSIM, or MS-SSIM (synthrad2025); tables take whichever is there
+STRUCTURAL_METRICS = ("ssim", "ms_ssim")
 TISSUE_DICE = ("dice_CSF", "dice_GM", "dice_WM", "dice_bone")
 # harmonization: the tissues of the harmonized scan against those of the real
 # target-scanner scan, and the tissue volume differences between the two (DeepHarmony)
@@ -123,7 +125,7 @@ def metric_label(metric: str, task: str) -> str:
         return f"Dice vs. target-scan tissues ({metric.removeprefix('consistency_dice_')})"
     if metric.startswith("volume_diff_pct_"):
         return f"|ΔV| vs. target scan, % ({metric.removeprefix('volume_diff_pct_')})"
-    return {"psnr": "PSNR (dB)", "ssim": "SSIM"}.get(
+    return {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM"}.get(
         metric, metric.replace("dice_", "Dice ") if metric.startswith("dice_") else metric)
 
 
@@ -131,6 +133,15 @@ def metrics_present(df: pd.DataFrame, candidates: Sequence[str] = METRICS) -> li
     """Metric columns of `df` holding at least one finite value (a task's own Dice set)."""
     return [m for m in candidates
             if m in df.columns and np.isfinite(pd.to_numeric(df[m], errors="coerce")).any()]
+
+
+def structural_metric(df: pd.DataFrame) -> str:
+    """The SSIM-like metric `df` holds: its protocol's own (``ssim``, or ``ms_ssim`` under
+    synthrad2025), so that a paper table shows whichever the run defined."""
+    present = metrics_present(df, STRUCTURAL_METRICS)
+    if not present:
+        raise ValueError(f"result table has no finite values of {list(STRUCTURAL_METRICS)}")
+    return present[0]
 
 
 def finite(values: pd.Series) -> pd.Series:

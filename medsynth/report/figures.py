@@ -41,11 +41,13 @@ from medsynth.report.common import (
     metrics_present,
     parse_conditions,
     require_columns,
+    structural_metric,
     task_order,
 )
+from medsynth.results_table import PROTOCOL, protocol_of
 
 DPI = 120
-BOX_METRICS = ("mae", "psnr", "ssim", "dice_mean")
+BOX_METRICS = ("mae", "psnr", "ssim", "ms_ssim", "dice_mean")
 # Display window for CT in HU: from soft tissue (just below water) to dense
 # cortical bone, so that the bone the Dice is computed on stands out.
 CT_WINDOW_HU = (-200.0, 1500.0)
@@ -138,7 +140,9 @@ def boxplots(df: pd.DataFrame, task: str, out_png: str | os.PathLike,
         fig.legend(handles, texts, title=CONDITION_TITLES.get(task, "condition"),
                    loc="outside lower center", ncols=len(texts))
     n = sub["subject"].nunique()
-    fig.suptitle(f"{task}: per-subject metrics (n = {n} test subjects; boxes over subjects)")
+    protocol = f"; protocol {protocol_of(sub)}" if PROTOCOL in sub.columns else ""
+    fig.suptitle(f"{task}: per-subject metrics (n = {n} test subjects; boxes over subjects"
+                 f"{protocol})")
     return _save(fig, out_png)
 
 
@@ -198,17 +202,19 @@ def dice_thickness_curve(df: pd.DataFrame, out_png: str | os.PathLike,
 
 def noise_curves(df: pd.DataFrame, out_png: str | os.PathLike,
                  order: Sequence[str] | None = None) -> Path:
-    """PSNR and SSIM against Rician noise level per method (mean ± sd over subjects);
+    """PSNR and SSIM (the protocol's MS-SSIM where it defines that) against Rician
+    noise level per method (mean ± sd over subjects);
     ``none`` is the noisy input. Our own noise only: BrainWeb's SBD levels are
     on another scale (its table rows say so)."""
     sub = _task_rows(df, "denoise")
     sub = sub[sub["test_set"] == SYNTHETIC]
-    require_columns(sub, ["psnr", "ssim"])
+    shown = ("psnr", structural_metric(sub))
+    require_columns(sub, shown)
     methods = [m for m in method_order(sub["method"], order) if m != REFERENCE]
     colours = _palette(methods)
     fig = Figure(figsize=(10.5, 4.2), layout="constrained")
     axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, ("psnr", "ssim"), strict=True):
+    for ax, metric in zip(axes, shown, strict=True):
         _curves(ax, sub, "noise_percent", metric, methods, colours)
         ax.set_xlabel("Rician noise level (% of max. intensity)")
         ax.set_ylabel(metric_label(metric, "denoise"))
@@ -225,6 +231,7 @@ def write_all_figures(df: pd.DataFrame, out_dir: str | os.PathLike,
     """``box_<task>.png`` per task, ``dice_by_thickness.png`` (superres),
     ``harmonization_consistency.png`` (harmonize) and ``psnr_ssim_by_noise.png`` (denoise)."""
     require_columns(df, ID_COLUMNS)
+    protocol_of(df)  # one definition per figure
     out_dir = Path(out_dir)
     tasks = task_order(df["task"].unique())
     written = [boxplots(df, task, out_dir / f"box_{task}.png", order) for task in tasks]

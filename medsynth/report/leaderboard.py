@@ -17,6 +17,7 @@ import pandas as pd
 
 from medsynth import io
 from medsynth.compare.paired import min_subjects_for
+from medsynth.protocols import caption as protocol_caption
 from medsynth.report.common import condition_label, condition_order, metric_label, task_order
 from medsynth.report.tables import ci_cell, collapsed_models, compute_cells, decimals
 
@@ -114,8 +115,9 @@ def _test_note(tables: dict, task: str, condition: str, alpha: float) -> str:
 
 
 def leaderboard(tables: dict, compute: pd.DataFrame, report_dir: str | os.PathLike,
-                title: str, alpha: float = 0.05) -> str:
-    """The page's HTML, figures read from `report_dir` (``compare/``, ``figures/``, ``examples/``)."""
+                title: str, alpha: float = 0.05, protocol: str | None = None) -> str:
+    """The page's HTML, figures read from `report_dir` (``compare/``, ``figures/``,
+    ``examples/``); `protocol` names the metrics' definition under the title."""
     report_dir = Path(report_dir)
     summary = tables["summary"]
     tasks = task_order(summary["task"].unique())
@@ -127,6 +129,8 @@ def leaderboard(tables: dict, compute: pd.DataFrame, report_dir: str | os.PathLi
              "tests: two-sided exact Wilcoxon signed-rank on the subjects, Holm-corrected within "
              "each condition and metric. Every number is in <code>compare/*.tsv</code>; "
              "the cost of each result in <code>compute.tsv</code>.</p>"]
+    if protocol is not None:
+        parts.append(f'<p class="note">{html.escape(protocol_caption(protocol))}</p>')
     for task in tasks:
         rows = summary[summary["task"] == task]
         parts.append(f'<h2 id="{task}">{task}</h2>')

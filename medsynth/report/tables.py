@@ -22,6 +22,7 @@ import pandas as pd
 
 from medsynth import io
 from medsynth.compare.uncertainty import format_ci
+from medsynth.protocols import caption as protocol_caption
 from medsynth.report.common import (
     ID_COLUMNS,
     IMAGE_METRICS,
@@ -38,9 +39,10 @@ from medsynth.report.common import (
     metrics_present,
     parse_conditions,
     require_columns,
+    structural_metric,
     task_order,
 )
-from medsynth.results_table import SEED, SEGMENTATION_FAILED
+from medsynth.results_table import PROTOCOL, SEED, SEGMENTATION_FAILED, protocol_of
 
 __all__ = ["collapse_note", "collapsed_models", "dice_by_thickness", "failure_note",
            "format_mean_sd", "harmonization_consistency", "parse_conditions", "psnr_ssim_by_noise",
@@ -53,12 +55,12 @@ SD_NOTE = "mean ± sd over test subjects (sample sd, ddof = 1)"
 
 def decimals(metric: str, task: str) -> int:
     """Decimals per metric: HU MAE to 0.1 HU; normalised-MR MAE to 1e-4 (values ~0.01-0.1);
-    PSNR to 0.01 dB; SSIM to 1e-4; Dice to 1e-3."""
+    PSNR to 0.01 dB; SSIM and MS-SSIM to 1e-4; Dice to 1e-3."""
     if metric == "mae":
         return 1 if is_ct_task(task) else 4
     if metric.startswith("volume_diff_pct_"):
         return 2
-    return {"psnr": 2, "ssim": 4}.get(metric, 3)
+    return {"psnr": 2, "ssim": 4, "ms_ssim": 4}.get(metric, 3)
 
 
 def format_mean_sd(values: pd.Series, digits: int) -> str:
@@ -85,6 +87,8 @@ def _rows_of(df: pd.DataFrame, task: str) -> pd.DataFrame:
         raise ValueError(f"no result rows for task {task!r}; tasks present: "
                          f"{sorted(map(str, df['task'].unique()))}")
     _one_dataset(sub)
+    if PROTOCOL in sub.columns:
+        protocol_of(sub)  # one definition per table
     return sub
 
 
@@ -246,16 +250,17 @@ def dice_by_thickness(df: pd.DataFrame, metric: str = "dice_mean",
     return table
 
 
-SUPERRES_METRICS = ("dice_CSF", "dice_GM", "dice_WM", "dice_mean", "psnr", "ssim")
+SUPERRES_METRICS = ("dice_CSF", "dice_GM", "dice_WM", "dice_mean", "psnr")
 
 
 def superres_by_thickness(df: pd.DataFrame, order: Sequence[str] | None = None,
                           hr_label: str = "HR (reference)") -> pd.DataFrame:
     """SMORE's table in full: rows slice thickness, columns method x {Dice per
-    tissue, mean Dice, PSNR, SSIM}; the last row holds the high-resolution
-    reference's Dice under the first method (its image metrics mean nothing)."""
+    tissue, mean Dice, PSNR, SSIM (or the protocol's MS-SSIM)}; the last row holds
+    the high-resolution reference's Dice under the first method (its image metrics
+    mean nothing)."""
     sub = parse_conditions(_rows_of(df, "superres"))
-    metrics = [m for m in SUPERRES_METRICS if m in sub.columns]
+    metrics = [m for m in (*SUPERRES_METRICS, structural_metric(sub)) if m in sub.columns]
     require_columns(sub, ["dice_mean"])
     methods = [m for m in method_order(sub["method"], order) if m != REFERENCE]
     thicknesses = sorted(sub["thickness_mm"].dropna().unique())
@@ -278,17 +283,19 @@ def superres_by_thickness(df: pd.DataFrame, order: Sequence[str] | None = None,
 
 
 def psnr_ssim_by_noise(df: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
-    """RED-WGAN's table: rows noise level (%), columns method × {PSNR, SSIM}.
+    """RED-WGAN's table: rows noise level (%), columns method × {PSNR, SSIM} (the
+    protocol's MS-SSIM in place of SSIM where it defines that).
 
     ``none`` is the noisy input itself, the row every denoiser must beat.
     Levels of BrainWeb's SBD test follow our own, marked as such: BrainWeb's
     percent refers to the white-matter mean, ours to the head's maximum.
     """
     sub = parse_conditions(_rows_of(df, "denoise"))
-    require_columns(sub, ["psnr", "ssim"])
+    shown = ("psnr", structural_metric(sub))
+    require_columns(sub, shown)
     methods = method_order(sub["method"], order)
     columns = pd.MultiIndex.from_tuples(
-        [(m, metric_label(k, "denoise")) for m in methods for k in ("psnr", "ssim")],
+        [(m, metric_label(k, "denoise")) for m in methods for k in shown],
         names=["method", "metric"])
     index, cells = [], []
     for test_set in (SYNTHETIC, SBD):
@@ -298,13 +305,13 @@ def psnr_ssim_by_noise(df: pd.DataFrame, order: Sequence[str] | None = None) -> 
             index.append(f"{level:g}" if test_set == SYNTHETIC else f"{level:g} ({SBD})")
             cells.append([format_mean_sd(at_level.loc[at_level["method"] == m, k],
                                          decimals(k, "denoise"))
-                          for m in methods for k in ("psnr", "ssim")])
+                          for m in methods for k in shown])
     table = pd.DataFrame(cells, index=index, columns=columns)
     table.index.name = "noise (%)"
     return table
 
 
-HARMONIZATION_METRICS = ("psnr", "ssim", "consistency_dice_CSF", "consistency_dice_GM",
+HARMONIZATION_METRICS = ("psnr", "ssim", "ms_ssim", "consistency_dice_CSF", "consistency_dice_GM",
                          "consistency_dice_WM", "consistency_dice_mean", "volume_diff_pct_CSF",
                          "volume_diff_pct_GM", "volume_diff_pct_WM")
 
@@ -424,10 +431,12 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
     ``superres_by_thickness`` (superres), ``harmonization_consistency``
     (harmonize) and ``psnr_ssim_by_noise`` (denoise) when those tasks are present.
     `compute` (``compute.tsv``) adds each row's cost and flags collapsed models;
-    `summary` (the compare stage's) gives the summary tables their CIs."""
+    `summary` (the compare stage's) gives the summary tables their CIs. Every
+    caption names the evaluation protocol of `df`'s rows, which must be one."""
     require_columns(df, ID_COLUMNS)
     out_dir = Path(out_dir)
     tasks = task_order(df["task"].unique())
+    protocol = f" {protocol_caption(protocol_of(df))}"
     written: list[Path] = []
     for task in tasks:
         table = summary_table(df, task, order, compute, summary)
@@ -437,36 +446,37 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
         costs = f" {COMPUTE_NOTE}" if compute is not None else ""
         seeds = SEEDS_NOTE if "seeds" in table.columns else ""
         written += write_table(table, out_dir / f"summary_{task}",
-                               f"Task {task}: {cells}, n = {n}. "
-                               f"MAE, PSNR and SSIM inside the head mask.{costs}{seeds}"
+                               f"Task {task}: {cells}, n = {n}.{protocol}{costs}{seeds}"
                                f"{failure_note(rows)}{collapse_note(compute, [task])}")
     if "superres" in tasks:
         notes = failure_note(df[df["task"] == "superres"])
         written += write_table(
             dice_by_thickness(df, order=order), out_dir / "dice_by_thickness",
             f"Super-resolution: mean tissue Dice (CSF, GM, WM) by slice thickness, {SD_NOTE}; "
-            f"the last row is the high-resolution image itself.{notes}")
+            f"the last row is the high-resolution image itself.{protocol}{notes}")
+        structural = metric_label(structural_metric(df[df["task"] == "superres"]), "superres")
         written += write_table(
             superres_by_thickness(df, order=order), out_dir / "superres_by_thickness",
-            f"Super-resolution by slice thickness: Dice per tissue and mean, PSNR and SSIM "
-            f"inside the head, {SD_NOTE}; the last row is the high-resolution image itself."
-            f"{notes}")
+            f"Super-resolution by slice thickness: Dice per tissue and mean, PSNR and "
+            f"{structural} inside the head, {SD_NOTE}; the last row is the high-resolution "
+            f"image itself.{protocol}{notes}")
     if "harmonize" in tasks:
         notes = failure_note(df[df["task"] == "harmonize"]) + collapse_note(compute, ["harmonize"])
         written += write_table(
             harmonization_consistency(df, order=order), out_dir / "harmonization_consistency",
-            f"Harmonization, site A to site B, per contrast: PSNR and SSIM against the real site-B "
-            f"scan, Dice of each Atropos tissue against the site-B scan's own tissues, and the "
-            f"tissue volume difference |V - V_B| / V_B, {SD_NOTE}. PDw tissues do not separate "
-            f"by intensity (—).{notes}")
+            f"Harmonization, site A to site B, per contrast: PSNR and "
+            f"{metric_label(structural_metric(df[df['task'] == 'harmonize']), 'harmonize')} "
+            f"against the real site-B scan, Dice of each Atropos tissue against the site-B "
+            f"scan's own tissues, and the tissue volume difference |V - V_B| / V_B, {SD_NOTE}. "
+            f"PDw tissues do not separate by intensity (—).{protocol}{notes}")
     if "denoise" in tasks:
         by_noise = psnr_ssim_by_noise(df, order=order)
         sbd_note = (f"; {SBD} rows: BrainWeb's own noise, % of the white-matter mean, one subject"
                     if by_noise.index.str.endswith(f"({SBD})").any() else "")
         written += write_table(
             by_noise, out_dir / "psnr_ssim_by_noise",
-            f"Denoising: PSNR and SSIM by Rician noise level (% of the maximum intensity in the "
-            f"head{sbd_note}), {SD_NOTE}; 'none' is the noisy input."
-            f"{collapse_note(compute, ['denoise'])}")
+            f"Denoising: PSNR and {by_noise.columns[1][1]} by Rician noise level (% of the "
+            f"maximum intensity in the head{sbd_note}), {SD_NOTE}; 'none' is the noisy input."
+            f"{protocol}{collapse_note(compute, ['denoise'])}")
     return written
 
