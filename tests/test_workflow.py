@@ -226,3 +226,28 @@ def test_broken_input_fails_with_its_name_and_leaves_no_output(smoke_run, tmp_pa
     assert result.returncode != 0
     assert "sub-001_acq-A_T2w.nii.gz: contains 1 NaN" in result.stdout + result.stderr
     assert not list(preproc.rglob("*.nii.gz"))
+
+
+def test_synthrad2025_protocol_from_the_command_line_reports_ms_ssim_and_names_itself(tmp_path):
+    config = {**SMOKE_CONFIG, "tasks": {"t1_to_t2": {"methods": ["none", "histogram_matching"]},
+                                        "mr_to_ct": {"methods": ["bulk_density", "unet"]}}}
+    protocol = ("--config", "evaluation={protocol: synthrad2025}")
+    result = snakemake(tmp_path, *protocol, config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = tmp_path / "results" / "phantom" / "report"
+    metrics = pd.read_csv(report / "metrics.tsv", sep="\t")
+    assert set(metrics["protocol"]) == {"synthrad2025"} and "ssim" not in metrics.columns
+    assert np.isfinite(metrics["ms_ssim"]).all() and (metrics["ms_ssim"] <= 1).all()
+    for task in config["tasks"]:
+        table = (report / "tables" / f"summary_{task}.md").read_text(encoding="utf-8")
+        assert "MS-SSIM" in table and "protocol synthrad2025" in table.splitlines()[-1]
+    assert "ms_ssim" in set(pd.read_csv(report / "compare" / "summary.tsv", sep="\t")["metric"])
+    assert "protocol synthrad2025" in (report / "leaderboard.html").read_text(encoding="utf-8")
+    # another protocol re-evaluates every prediction; one that cannot score CT is refused
+    rerun = snakemake(tmp_path, "-n", "--quiet", "rules", config=config)
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", rerun.stdout + rerun.stderr, re.M))
+    assert counts["evaluate"] == "4" and not {"train", "infer"} & set(counts)
+    refused = snakemake(tmp_path, "-n", "--config", "evaluation={protocol: brasyn}", config=config)
+    assert refused.returncode != 0
+    assert "protocol 'brasyn' defines no metrics for the CT target of task 'mr_to_ct'" in (
+        refused.stdout + refused.stderr)
