@@ -17,7 +17,12 @@ from matplotlib.figure import Figure
 from medsynth import io
 from medsynth.compare.orientation import HEADLINE_METRICS, headline_among
 from medsynth.compare.paired import significance_matrix
-from medsynth.report.common import condition_label, condition_order, metric_label
+from medsynth.report.common import (
+    condition_label,
+    condition_order,
+    fitted_title,
+    metric_label,
+)
 
 DPI = 110
 # worse (row below column), not significant, better
@@ -44,7 +49,7 @@ def _finish(fig: Figure, unused, title: str, out_png: str | os.PathLike) -> Path
     """Blank the grid's unused axes, title the figure and write it."""
     for ax in unused:
         ax.axis("off")
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(fitted_title(fig.get_figwidth(), title, 9), fontsize=9)
     with io.atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")
     return Path(out_png)

@@ -8,6 +8,7 @@ methods and name axes the same way.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -154,3 +155,10 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str]) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"result table lacks columns {missing}; has {list(df.columns)}")
+
+
+def fitted_title(fig_width_in: float, title: str, fontsize: float) -> str:
+    """`title` wrapped to a figure's width: a suptitle longer than its figure is
+    cut off at both edges when the figure is written."""
+    chars_per_line = max(int(fig_width_in * 72 / (0.6 * fontsize)), 20)
+    return textwrap.fill(title, chars_per_line)

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from medsynth import io
 from medsynth.model_records import VAL_PREFIX
-from medsynth.report.common import condition_label
+from medsynth.report.common import condition_label, fitted_title
 
 LOSS_CSV = "loss.csv"
 DPI = 110
@@ -57,8 +57,8 @@ def convergence_figure(task: str, models: list[tuple[str, str, str | os.PathLike
             ax.legend(fontsize=7)
     for ax in axes[len(conditions):]:
         ax.axis("off")
-    fig.suptitle(f"{task}: validation MAE during training (flat at the end = converged)",
-                 fontsize=10)
+    title = f"{task}: validation MAE during training (flat at the end = converged)"
+    fig.suptitle(fitted_title(fig.get_figwidth(), title, 10), fontsize=10)
     with io.atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")
     return Path(out_png)
