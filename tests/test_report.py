@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
+from scipy import stats
 
+from medsynth.compare.uncertainty import summarise
 from medsynth.io import save_volume
 from medsynth.report import figures, tables
 from medsynth.report.common import condition_order, method_order, metric_label, parse_conditions
@@ -130,6 +132,30 @@ def test_psnr_ssim_by_noise_rows_ascend_with_the_noisy_input_first(results):
     assert table.loc["3", ("bm4d", "PSNR (dB)")] == "34.00 ± 1.00"
     assert table.loc["9", ("none", "PSNR (dB)")] == "20.33 ± 0.58"
     assert table.loc["1", ("bm4d", "SSIM")] == "0.9100 ± 0.0100"
+
+
+def _percentile_ci(values):
+    """95 % percentile bootstrap CI of the mean, computed with scipy directly."""
+    ci = stats.bootstrap((np.asarray(values),), np.mean, n_resamples=2000, method="percentile",
+                         rng=np.random.default_rng(0)).confidence_interval
+    return ci.low, ci.high
+
+
+def test_paper_pivots_print_the_compare_stages_ci_when_given_its_summary(results):
+    summary = summarise(results, n_resamples=2000)
+    low, high = _percentile_ci([33.0, 34.0, 35.0])
+    by_noise = tables.psnr_ssim_by_noise(results, summary=summary)
+    assert by_noise.loc["3", ("bm4d", "PSNR (dB)")] == f"34.00 [{low:.2f}, {high:.2f}]"
+    low, high = _percentile_ci([0.8, 0.81, 0.82])
+    by_thickness = tables.dice_by_thickness(results, summary=summary)
+    assert by_thickness.loc["1.2", "bspline"] == f"0.810 [{low:.3f}, {high:.3f}]"
+    # the reference, one image in every condition: its CI over the three subjects
+    low, high = _percentile_ci([0.9, 0.92, 0.94])
+    assert by_thickness.loc["HR (reference)", "bspline"] == f"0.920 [{low:.3f}, {high:.3f}]"
+    harmonization = tables.harmonization_consistency(results, summary=summary)
+    low, high = _percentile_ci([5.0 - 1.0, 6.0, 10.0])
+    cell = harmonization.loc[("T1w", "deepharmony"), metric_label("volume_diff_pct_CSF", "harmonize")]
+    assert cell == f"6.67 [{low:.2f}, {high:.2f}]"
 
 
 def test_brainweb_sbd_rows_follow_the_synthetic_levels_marked_and_stay_off_the_curves(results, tmp_path):

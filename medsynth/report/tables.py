@@ -3,9 +3,11 @@ two paper-style pivots (Dice by slice thickness as in SMORE, Zhao et al.,
 IEEE TMI 2021; PSNR/SSIM by noise level as in RED-WGAN, Ran et al., Med
 Image Anal 2019), written as Markdown, CSV and LaTeX.
 
-Cells read "mean ± sd" over test subjects, with the *sample* standard
-deviation (ddof = 1); a group of one subject shows the mean alone. Non-finite
-values (the inf PSNR of an image compared with itself) never enter a mean.
+Cells read "mean [lo, hi]" with the compare stage's bootstrap CI of the mean
+over test subjects when its summary is given, else "mean ± sd" with the
+*sample* standard deviation (ddof = 1); a group of one subject shows the mean
+alone. Non-finite values (the inf PSNR of an image compared with itself)
+never enter a mean.
 
 A prediction evaluation could not segment keeps its row with Dice 0 (see
 ``medsynth.evaluate``); every table that shows Dice counts such rows in its
@@ -166,6 +168,16 @@ def _per_subject(group: pd.DataFrame, metric: str) -> pd.Series:
     return group.groupby("subject")[metric].mean()
 
 
+def _cell(summary: pd.DataFrame | None, group: pd.DataFrame, task: str, metric: str,
+          digits: int) -> str:
+    """One method's `metric` in one condition (`group`: its rows): 'mean [lo, hi]'
+    from the compare stage's `summary`, else 'mean ± sd' over subjects."""
+    if summary is None:
+        return format_mean_sd(_per_subject(group, metric), digits)
+    first = group.iloc[0]
+    return ci_cell(summary, task, str(first["condition"]), first["method"], metric, digits)
+
+
 def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = None,
                   compute: pd.DataFrame | None = None,
                   summary: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -197,10 +209,8 @@ def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = Non
                 digits = decimals(metric, task)
                 if method == REFERENCE and metric in IMAGE_METRICS:
                     cell = MISSING
-                elif summary is not None:
-                    cell = ci_cell(summary, task, str(condition), method, metric, digits)
                 else:
-                    cell = format_mean_sd(_per_subject(group, metric), digits)
+                    cell = _cell(summary, group, task, metric, digits)
                 record[metric_label(metric, task)] = cell
             record.update(compute_cells(compute, task, str(condition), method))
             record["flags"] = _flags(group, (str(condition), method) in collapsed)
@@ -214,16 +224,21 @@ def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = Non
     return table.drop(columns=[c for c in ["condition"] if c not in index]).set_index(index)
 
 
-def _reference_cell(ref: pd.DataFrame, metric: str) -> str:
-    """The reference's Dice is the same in every condition: average per subject first,
-    so the sd is over subjects, not over repeated copies."""
+def _reference_cell(ref: pd.DataFrame, metric: str, summary: pd.DataFrame | None) -> str:
+    """The reference's Dice is the same in every condition (one image): its spread is
+    over subjects, not over repeated copies, so one condition's rows stand for all."""
+    digits = decimals(metric, "superres")
+    if summary is not None:
+        return _cell(summary, ref[ref["condition"] == ref["condition"].iloc[0]], "superres",
+                     metric, digits)
     per_subject = ref.groupby("subject")[metric].apply(lambda v: finite(v).mean())
-    return format_mean_sd(per_subject, decimals(metric, "superres"))
+    return format_mean_sd(per_subject, digits)
 
 
 def dice_by_thickness(df: pd.DataFrame, metric: str = "dice_mean",
                       order: Sequence[str] | None = None,
-                      hr_label: str = "HR (reference)") -> pd.DataFrame:
+                      hr_label: str = "HR (reference)",
+                      summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """SMORE's table: rows slice thickness (mm, ascending), columns methods, Dice cells.
 
     `metric` is ``dice_mean`` (mean over tissues) or one tissue (``dice_GM``,
@@ -236,15 +251,15 @@ def dice_by_thickness(df: pd.DataFrame, metric: str = "dice_mean",
     thicknesses = sorted(sub["thickness_mm"].dropna().unique())
     digits = decimals(metric, "superres")
     body = {
-        f"{mm:g}": {m: format_mean_sd(sub.loc[(sub["thickness_mm"] == mm)
-                                              & (sub["method"] == m), metric], digits)
+        f"{mm:g}": {m: _cell(summary, sub[(sub["thickness_mm"] == mm) & (sub["method"] == m)],
+                             "superres", metric, digits)
                     for m in methods}
         for mm in thicknesses
     }
     table = pd.DataFrame.from_dict(body, orient="index", columns=methods)
     ref = sub[sub["method"] == REFERENCE]
     if not ref.empty and methods:
-        hr = [_reference_cell(ref, metric)] + [""] * (len(methods) - 1)
+        hr = [_reference_cell(ref, metric, summary)] + [""] * (len(methods) - 1)
         table.loc[hr_label] = hr
     table.index.name = "slice thickness (mm)"
     return table
@@ -254,7 +269,8 @@ SUPERRES_METRICS = ("dice_CSF", "dice_GM", "dice_WM", "dice_mean", "psnr")
 
 
 def superres_by_thickness(df: pd.DataFrame, order: Sequence[str] | None = None,
-                          hr_label: str = "HR (reference)") -> pd.DataFrame:
+                          hr_label: str = "HR (reference)",
+                          summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """SMORE's table in full: rows slice thickness, columns method x {Dice per
     tissue, mean Dice, PSNR, SSIM (or the protocol's MS-SSIM)}; the last row holds
     the high-resolution reference's Dice under the first method (its image metrics
@@ -268,21 +284,23 @@ def superres_by_thickness(df: pd.DataFrame, order: Sequence[str] | None = None,
         [(m, metric_label(k, "superres")) for m in methods for k in metrics],
         names=["method", "metric"])
     cells = [
-        [format_mean_sd(sub.loc[(sub["thickness_mm"] == mm) & (sub["method"] == m), k],
-                        decimals(k, "superres"))
+        [_cell(summary, sub[(sub["thickness_mm"] == mm) & (sub["method"] == m)], "superres", k,
+               decimals(k, "superres"))
          for m in methods for k in metrics]
         for mm in thicknesses
     ]
     table = pd.DataFrame(cells, index=[f"{mm:g}" for mm in thicknesses], columns=columns)
     ref = sub[sub["method"] == REFERENCE]
     if not ref.empty and methods:
-        first = [MISSING if k in IMAGE_METRICS else _reference_cell(ref, k) for k in metrics]
+        first = [MISSING if k in IMAGE_METRICS else _reference_cell(ref, k, summary)
+                 for k in metrics]
         table.loc[hr_label] = first + [""] * (len(columns) - len(metrics))
     table.index.name = "slice thickness (mm)"
     return table
 
 
-def psnr_ssim_by_noise(df: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
+def psnr_ssim_by_noise(df: pd.DataFrame, order: Sequence[str] | None = None,
+                       summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """RED-WGAN's table: rows noise level (%), columns method × {PSNR, SSIM} (the
     protocol's MS-SSIM in place of SSIM where it defines that).
 
@@ -303,8 +321,8 @@ def psnr_ssim_by_noise(df: pd.DataFrame, order: Sequence[str] | None = None) -> 
         for level in sorted(rows["noise_percent"].unique()):
             at_level = rows[rows["noise_percent"] == level]
             index.append(f"{level:g}" if test_set == SYNTHETIC else f"{level:g} ({SBD})")
-            cells.append([format_mean_sd(at_level.loc[at_level["method"] == m, k],
-                                         decimals(k, "denoise"))
+            cells.append([_cell(summary, at_level[at_level["method"] == m], "denoise", k,
+                                decimals(k, "denoise"))
                           for m in methods for k in shown])
     table = pd.DataFrame(cells, index=index, columns=columns)
     table.index.name = "noise (%)"
@@ -316,7 +334,8 @@ HARMONIZATION_METRICS = ("psnr", "ssim", "ms_ssim", "consistency_dice_CSF", "con
                          "volume_diff_pct_GM", "volume_diff_pct_WM")
 
 
-def harmonization_consistency(df: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
+def harmonization_consistency(df: pd.DataFrame, order: Sequence[str] | None = None,
+                              summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """DeepHarmony's evaluation: rows (contrast, method), columns PSNR and SSIM
     against the target-scanner scan, the Dice of each tissue against that
     scan's own segmentation, and each tissue's volume difference (%)."""
@@ -328,8 +347,8 @@ def harmonization_consistency(df: pd.DataFrame, order: Sequence[str] | None = No
         for method in method_order(rows["method"], order):
             group = rows[rows["method"] == method]
             record = {"contrast": group["contrast"].iloc[0], "method": method}
-            record.update({metric_label(k, "harmonize"): format_mean_sd(
-                group[k], decimals(k, "harmonize")) for k in metrics})
+            record.update({metric_label(k, "harmonize"): _cell(
+                summary, group, "harmonize", k, decimals(k, "harmonize")) for k in metrics})
             records.append(record)
     return pd.DataFrame.from_records(records).set_index(["contrast", "method"])
 
@@ -431,18 +450,18 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
     ``superres_by_thickness`` (superres), ``harmonization_consistency``
     (harmonize) and ``psnr_ssim_by_noise`` (denoise) when those tasks are present.
     `compute` (``compute.tsv``) adds each row's cost and flags collapsed models;
-    `summary` (the compare stage's) gives the summary tables their CIs. Every
+    `summary` (the compare stage's) gives every table its CIs. Every
     caption names the evaluation protocol of `df`'s rows, which must be one."""
     require_columns(df, ID_COLUMNS)
     out_dir = Path(out_dir)
     tasks = task_order(df["task"].unique())
     protocol = f" {protocol_caption(protocol_of(df))}"
+    cells = CI_NOTE if summary is not None else SD_NOTE
     written: list[Path] = []
     for task in tasks:
         table = summary_table(df, task, order, compute, summary)
         n = int(table["n"].max())
         rows = df[df["task"] == task]
-        cells = CI_NOTE if summary is not None else SD_NOTE
         costs = f" {COMPUTE_NOTE}" if compute is not None else ""
         seeds = SEEDS_NOTE if "seeds" in table.columns else ""
         written += write_table(table, out_dir / f"summary_{task}",
@@ -451,32 +470,32 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
     if "superres" in tasks:
         notes = failure_note(df[df["task"] == "superres"])
         written += write_table(
-            dice_by_thickness(df, order=order), out_dir / "dice_by_thickness",
-            f"Super-resolution: mean tissue Dice (CSF, GM, WM) by slice thickness, {SD_NOTE}; "
+            dice_by_thickness(df, order=order, summary=summary), out_dir / "dice_by_thickness",
+            f"Super-resolution: mean tissue Dice (CSF, GM, WM) by slice thickness, {cells}; "
             f"the last row is the high-resolution image itself.{protocol}{notes}")
         structural = metric_label(structural_metric(df[df["task"] == "superres"]), "superres")
         written += write_table(
-            superres_by_thickness(df, order=order), out_dir / "superres_by_thickness",
+            superres_by_thickness(df, order=order, summary=summary), out_dir / "superres_by_thickness",
             f"Super-resolution by slice thickness: Dice per tissue and mean, PSNR and "
-            f"{structural} inside the head, {SD_NOTE}; the last row is the high-resolution "
+            f"{structural} inside the head, {cells}; the last row is the high-resolution "
             f"image itself.{protocol}{notes}")
     if "harmonize" in tasks:
         notes = failure_note(df[df["task"] == "harmonize"]) + collapse_note(compute, ["harmonize"])
         written += write_table(
-            harmonization_consistency(df, order=order), out_dir / "harmonization_consistency",
+            harmonization_consistency(df, order=order, summary=summary), out_dir / "harmonization_consistency",
             f"Harmonization, site A to site B, per contrast: PSNR and "
             f"{metric_label(structural_metric(df[df['task'] == 'harmonize']), 'harmonize')} "
             f"against the real site-B scan, Dice of each Atropos tissue against the site-B "
-            f"scan's own tissues, and the tissue volume difference |V - V_B| / V_B, {SD_NOTE}. "
+            f"scan's own tissues, and the tissue volume difference |V - V_B| / V_B, {cells}. "
             f"PDw tissues do not separate by intensity (—).{protocol}{notes}")
     if "denoise" in tasks:
-        by_noise = psnr_ssim_by_noise(df, order=order)
+        by_noise = psnr_ssim_by_noise(df, order=order, summary=summary)
         sbd_note = (f"; {SBD} rows: BrainWeb's own noise, % of the white-matter mean, one subject"
                     if by_noise.index.str.endswith(f"({SBD})").any() else "")
         written += write_table(
             by_noise, out_dir / "psnr_ssim_by_noise",
             f"Denoising: PSNR and {by_noise.columns[1][1]} by Rician noise level (% of the "
-            f"maximum intensity in the head{sbd_note}), {SD_NOTE}; 'none' is the noisy input."
+            f"maximum intensity in the head{sbd_note}), {cells}; 'none' is the noisy input."
             f"{protocol}{collapse_note(compute, ['denoise'])}")
     return written
 
