@@ -10,6 +10,7 @@ Task inputs live in ``<task>/<condition>/inputs/`` with one file per role:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,9 @@ def load_case(inputs_dir: str | Path, subject: str, condition: Condition) -> Cas
 
 
 ARRAY_ROLES = ("source", "target", "mask")
+# The training grid (shape, and the first training subject's affine) beside the
+# arrays, which carry no geometry: a model folder records it for `medsynth apply`.
+GRID_FILE = "grid.json"
 
 
 def array_path(arrays_dir: str | Path, split: str, role: str) -> Path:
@@ -85,7 +89,9 @@ def extract_arrays(inputs_dir, subjects_by_split: dict[str, list[str]],
     Shapes: source (S, C, x, y, z), target and mask (S, 1, x, y, z). All
     subjects must share the target grid, and sources must be on it: a task whose
     source lives on another grid (super-resolution) has no cross-subject training.
+    The first training subject's grid is written to ``grid.json``.
     """
+    grid = None
     for split, subjects in subjects_by_split.items():
         stacks: dict[str, list[np.ndarray]] = {role: [] for role in ARRAY_ROLES}
         reference = None
@@ -108,10 +114,24 @@ def extract_arrays(inputs_dir, subjects_by_split: dict[str, list[str]],
             stacks["source"].append(case.source)
             stacks["target"].append(np.asarray(target.dataobj, dtype=np.float32)[None])
             stacks["mask"].append(case.head_mask[None].astype(np.uint8))
+            if grid is None and split == "train":
+                grid = {"shape": list(case.target_shape), "affine": case.target_affine.tolist()}
         for role, arrays in stacks.items():
             with io.atomic_path(array_path(arrays_dir, split, role)) as tmp:
                 with open(tmp, "wb") as handle:
                     np.save(handle, np.stack(arrays) if arrays else np.zeros((0,), np.float32))
+    if grid is not None:
+        with io.atomic_path(Path(arrays_dir) / GRID_FILE) as tmp:
+            tmp.write_text(json.dumps(grid) + "\n")
+
+
+def training_grid(arrays_dir: str | Path) -> dict:
+    """The ``grid.json`` of a training set: ``shape`` and ``affine`` (4 x 4 lists)."""
+    path = Path(arrays_dir) / GRID_FILE
+    if not path.exists():
+        raise io.InputError(path, "missing: these arrays were extracted before medsynth kept "
+                            "their grid; delete the arrays folder and extract them again")
+    return json.loads(path.read_text())
 
 
 @dataclass

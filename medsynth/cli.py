@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from medsynth import config as msconfig
+from medsynth.tasks import TASKS
 
 
 def _load_config(path: str) -> dict:
@@ -43,12 +44,13 @@ def cmd_validate(args) -> None:
 
 def cmd_train(args) -> None:
     from medsynth import steps
+    from medsynth.data import catalog
 
     config = _load_config(args.config)
     cond = _condition(config, args.task, args.condition)
     steps.train(args.method, cond, args.arrays, args.model_dir,
                 msconfig.method_params(config, args.method), seed=config.get("seed", 42),
-                threads=args.threads, state_dir=args.state_dir)
+                threads=args.threads, state_dir=args.state_dir, dataset=catalog.dataset(config))
 
 
 def cmd_infer(args) -> None:
@@ -82,6 +84,14 @@ def cmd_super_resolve(args) -> None:
     out = smore.super_resolve_file(args.input, args.output, params, thickness_mm=args.thickness,
                                    axis=args.axis, seed=args.seed, threads=args.threads,
                                    work_dir=args.work_dir)
+    print(f"wrote {out}")
+
+
+def cmd_apply(args) -> None:
+    from medsynth.apply import apply_model
+
+    out = apply_model(args.model, args.inputs, args.output, task=args.task,
+                      overwrite=args.overwrite, threads=args.threads)
     print(f"wrote {out}")
 
 
@@ -141,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", type=Path,
                    help="resumable training state (default: OUTPUT.smore-work, removed at the end)")
     p.set_defaults(func=cmd_super_resolve)
+
+    p = sub.add_parser("apply", help="a trained model on your own scans, output on the first "
+                                     "scan's grid (README: Using a trained model)")
+    p.add_argument("--model", required=True, type=Path,
+                   help="a run's model folder (a SMORE model: its sub-<id> folder)")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                   help="the model's contrasts, in its order (its preparation.json)")
+    p.add_argument("output", type=Path, metavar="OUTPUT", help="the result, on the first INPUT's grid")
+    p.add_argument("--task", choices=sorted(TASKS), help="refuse a model of another task")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
+    p.set_defaults(func=cmd_apply)
     return parser
 
 

@@ -19,15 +19,43 @@ would put a value mid-way between air and tissue (0 in the network's [-1, 1]
 range, see ``medsynth.methods.intensity``) next to the air at the border, an
 edge the network never saw in training; a mirror continues the image as it
 is. Training pads its slices the same way (:func:`pad_slices`).
+
+Inside :func:`progress` every one of these loops shows a progress bar: a
+one-scan command on a long volume says how far it is; the workflow's jobs
+and the validations inside training stay quiet.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import sys
+
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from medsynth.train import autocast
+
+_PROGRESS: contextvars.ContextVar[str | None] = contextvars.ContextVar("progress", default=None)
+
+
+@contextlib.contextmanager
+def progress(description: str):
+    """Show a progress bar (stderr) over the batches of every prediction inside."""
+    token = _PROGRESS.set(description)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def _batches(starts: range):
+    description = _PROGRESS.get()
+    if description is None:
+        return starts
+    return tqdm(starts, desc=description, unit="batch", file=sys.stderr, leave=False)
 
 
 def padding(size: int, multiple: int) -> tuple[int, int]:
@@ -66,7 +94,7 @@ def predict_slices(net: nn.Module, source: np.ndarray, batch_size: int, device: 
     net.train(train_mode)
     try:
         with torch.inference_mode(), autocast(device):
-            for k0 in range(0, nz, batch_size):
+            for k0 in _batches(range(0, nz, batch_size)):
                 k1 = min(k0 + batch_size, nz)
                 slices = np.moveaxis(source[..., k0:k1], -1, 0)  # (B, C, x, y)
                 batch = torch.from_numpy(pad_slices(slices, pad_multiple)).to(device)
@@ -101,7 +129,7 @@ def predict_volume(net: nn.Module, source: np.ndarray, device: torch.device, hal
     net.eval()
     try:
         with torch.inference_mode(), autocast(device):
-            for k0 in range(0, nz, slab):
+            for k0 in _batches(range(0, nz, slab)):
                 k1 = min(k0 + slab, nz)
                 lo, hi = max(k0 - halo, 0), min(k1 + halo, nz)
                 batch = torch.from_numpy(np.ascontiguousarray(source[None, ..., lo:hi])).to(device)
@@ -154,7 +182,7 @@ def predict_tiles(net: nn.Module, source: np.ndarray, device: torch.device, tile
     net.eval()
     try:
         with torch.inference_mode(), autocast(device):
-            for i in range(0, len(corners), batch_size):
+            for i in _batches(range(0, len(corners), batch_size)):
                 chunk = corners[i:i + batch_size]
                 batch = np.stack([padded[:, x:x + wx, y:y + wy, z:z + wz] for x, y, z in chunk])
                 pred = net(torch.from_numpy(batch).to(device))[:, 0].float().cpu().numpy()

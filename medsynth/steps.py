@@ -10,16 +10,19 @@ from pathlib import Path
 
 import numpy as np
 
-from medsynth import io
+from medsynth import io, preparation
 from medsynth import methods as registry
-from medsynth.case import Case, TrainingData, input_path, load_case
+from medsynth.case import Case, TrainingData, input_path, load_case, training_grid
+from medsynth.data.catalog import Dataset
 from medsynth.results_table import PROTOCOL
 from medsynth.tasks import Condition
 
 
 def train(method: str, cond: Condition, arrays_dir, model_dir, params: dict,
-          seed: int, threads: int, state_dir=None) -> None:
-    """Fit a trained method on a task/condition's training arrays.
+          seed: int, threads: int, state_dir=None, dataset: Dataset | None = None) -> None:
+    """Fit a trained method on a task/condition's training arrays, and record
+    in the model folder how its data were prepared (``preparation.json``, for
+    `medsynth apply`; `dataset` says where the training head masks came from).
 
     `arrays_dir` may be a list of several conditions' arrays, trained on
     together under `cond` (one denoiser for every noise level). `state_dir`
@@ -29,15 +32,25 @@ def train(method: str, cond: Condition, arrays_dir, model_dir, params: dict,
     info = registry.get(method)
     if info.kind != "trained":
         raise ValueError(f"method {method!r} is {info.kind}: it has no training step")
-    if isinstance(arrays_dir, str | Path):
-        data = TrainingData.load(arrays_dir, cond)
-    else:
-        data = TrainingData.pooled(list(arrays_dir), cond)
+    dirs = [arrays_dir] if isinstance(arrays_dir, str | Path) else list(arrays_dir)
+    data = TrainingData.load(dirs[0], cond) if len(dirs) == 1 else TrainingData.pooled(dirs, cond)
+    grid = training_grid(dirs[0])
     Path(model_dir).mkdir(parents=True, exist_ok=True)
     state_dir = Path(state_dir) if state_dir else Path(model_dir).with_name("train_state")
     state_dir.mkdir(parents=True, exist_ok=True)
     registry.load(method).fit(data, params, Path(model_dir), seed=seed, threads=threads,
                               state_dir=state_dir)
+    preparation.write(model_dir, preparation.record(
+        method=method, cond=cond, method_params=params, seed=seed, grid=grid,
+        target_background=_background(data), dataset=dataset))
+
+
+def _background(data: TrainingData) -> float | None:
+    """The training targets' median outside the head: what apply writes there."""
+    outside = [np.asarray(t[0])[~np.asarray(m[0], bool)] for t, m in zip(data.target, data.mask,
+                                                                      strict=True)]
+    values = np.concatenate(outside) if outside else np.zeros(0)
+    return float(np.median(values)) if values.size else None
 
 
 def infer(method: str, cond: Condition, inputs_dir, subject: str, model_dir, params: dict,
@@ -67,10 +80,13 @@ def _save_prediction(pred, case: Case, method: str, out_path) -> Path:
 
 
 def self_supervised(method: str, cond: Condition, inputs_dir, subject: str, params: dict,
-                    out_path, model_dir, state_dir, seed: int, threads: int) -> Path:
+                    out_path, model_dir, state_dir, seed: int, threads: int,
+                    dataset: Dataset | None = None) -> Path:
     """Train a self-supervised method on one subject's input and write its prediction.
 
     `state_dir` keeps the resumable training until the prediction is written.
+    The model folder's ``preparation.json`` lets `medsynth apply` run the same
+    method, with the same settings, on another scan.
     """
     info = registry.get(method)
     if info.kind != "self_supervised":
@@ -80,6 +96,9 @@ def self_supervised(method: str, cond: Condition, inputs_dir, subject: str, para
     pred = registry.load(method).fit_predict(case, params, Path(model_dir), Path(state_dir),
                                              seed=seed, threads=threads)
     out = _save_prediction(pred, case, method, out_path)
+    preparation.write(model_dir, preparation.record(
+        method=method, cond=cond, method_params=params, seed=seed, grid=None,
+        target_background=None, dataset=dataset))
     shutil.rmtree(state_dir, ignore_errors=True)
     return out
 

@@ -45,6 +45,7 @@ rule self_supervised:
         method_params=lambda w: msconfig.method_params(config, method_of(w)),
         seed=seed_of,
         state_dir=f"{task_dir()}/{{method}}/train_state/sub-{{subject}}",
+        dataset=DATASET,
     wildcard_constraints:
         method=folder_pattern(*registry.of_kind("self_supervised")),
     threads: PRESET["threads"]["self_supervised"]

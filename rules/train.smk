@@ -42,6 +42,7 @@ rule train:
         method_params=lambda w: msconfig.method_params(config, method_of(w)),
         seed=seed_of,
         state_dir=f"{task_dir()}/{{method}}/train_state",
+        dataset=DATASET,
     threads: PRESET["threads"]["train"]
     # the trainings are the run's longest jobs: start them first, fill in around them
     priority: 1
@@ -74,6 +75,7 @@ rule train_all_levels:
         method_params=lambda w: msconfig.method_params(config, method_of(w)),
         seed=seed_of,
         state_dir=f"{task_dir('denoise', ALL_LEVELS)}/{{method}}/train_state",
+        dataset=DATASET,
     threads: PRESET["threads"]["train"]
     priority: 1
     log:

@@ -10,4 +10,5 @@ with logged(snakemake) as log:
              p.method_params)
     arrays = list(snakemake.input) if len(snakemake.input) > 1 else snakemake.input[0]
     steps.train(p.method, p.condition, arrays, snakemake.output[0],
-                p.method_params, seed=p.seed, threads=snakemake.threads, state_dir=p.state_dir)
+                p.method_params, seed=p.seed, threads=snakemake.threads, state_dir=p.state_dir,
+                dataset=p.dataset)

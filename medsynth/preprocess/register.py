@@ -82,15 +82,18 @@ def rigid_register(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarr
 
 
 def apply_rigid(moving: np.ndarray, moving_affine: np.ndarray, transform_path: str | os.PathLike,
-                shape, affine: np.ndarray, interpolation: str = "linear") -> np.ndarray:
+                shape, affine: np.ndarray, interpolation: str = "linear",
+                invert: bool = False) -> np.ndarray:
     """Resample `moving` onto the grid (`shape`, `affine`) through a transform
-    from :func:`rigid_register`. ``interpolation``: ``linear``, ``bSpline`` or
-    ``genericLabel`` (label maps). Outside the moving image's field of view
-    the result is 0."""
+    from :func:`rigid_register`, or through its inverse with `invert` (an
+    image in the fixed image's space back onto the moving image's grid).
+    ``interpolation``: ``linear``, ``bSpline`` or ``genericLabel`` (label
+    maps). Outside the moving image's field of view the result is 0."""
     ants = ants_module()
     grid = to_ants(np.zeros(tuple(shape), np.float32), affine)
     moved = ants.apply_transforms(fixed=grid, moving=to_ants(moving, moving_affine),
-                                  transformlist=[str(transform_path)], interpolator=interpolation)
+                                  transformlist=[str(transform_path)], interpolator=interpolation,
+                                  whichtoinvert=[invert])
     data, _ = from_ants(moved)
     return data
 
