@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy.spatial.transform import Rotation
 from workflow_run import (
     README_SHORT_RUN,
     ROOT,
@@ -20,8 +21,12 @@ from workflow_run import (
     snakemake,
 )
 
+from medsynth import io
 from medsynth import methods as registry
+from medsynth.apply import apply_model
+from medsynth.cli import main
 from medsynth.config import task_conditions
+from medsynth.preprocess.resample import resample_to_grid
 from medsynth.tasks import sbd_levels
 
 pytestmark = pytest.mark.slow
@@ -140,6 +145,73 @@ def test_smore_trains_once_per_test_volume_and_cleans_its_state(smoke_run):
     provenance = (smoke_run / "provenance.json").read_text()
     assert '"snakemake"' in provenance and '"preset": "smoke"' in provenance
 
+
+
+def test_apply_uses_the_runs_models_on_the_subjects_scans_and_on_another_grid(smoke_run,
+                                                                               tmp_path):
+    """Every trained model of the run recorded its preparation; applied to a test
+    subject's raw scans it gives the run's own prediction; and the mr_to_ct
+    U-Net, applied to the raw T1w on an oblique grid of other voxels, puts a CT
+    on that grid as close to the subject's CT as the run's own prediction is
+    (evaluate's MAE, computed on the run's grid)."""
+    subject = _test_subjects(smoke_run)[0]
+    models = sorted(smoke_run.glob("*/*/*/model/preparation.json"))
+    trained = {(t, c, m) for t, cs in task_conditions(REPO_CONFIG).items() for c in cs
+               for m in REPO_CONFIG["tasks"][t]["methods"] if registry.get(m).kind == "trained"}
+    assert {tuple(p.parts[-5:-2]) for p in models} == trained
+    assert list(smoke_run.glob(f"superres/*/smore/model/sub-{subject}/preparation.json"))
+    for record in models:
+        task, condition, method = record.parts[-5:-2]
+        if task == "denoise":  # its noisy inputs exist only after preprocessing
+            continue
+        rec = json.loads(record.read_text())
+        scans = [smoke_run / "rawdata" / f"sub-{subject}" / "anat" /
+                 f"sub-{subject}_acq-A_{contrast}.nii.gz" for contrast in rec["contrasts"]]
+        out = tmp_path / f"{task}_{condition}_{method}.nii.gz"
+        apply_model(record.parent, scans, out, task=task, progress=False)
+        pred = nib.load(smoke_run / task / condition / method / "pred" / f"sub-{subject}.nii.gz")
+        head = nib.load(smoke_run / task / condition / "inputs" / f"sub-{subject}_mask.nii.gz")
+        head = np.asarray(head.dataobj) > 0
+        expected = np.asarray(pred.dataobj)
+        np.testing.assert_allclose(np.asarray(nib.load(out).dataobj)[head], expected[head],
+                                   atol=1e-4 * expected[head].std(), err_msg=str(record))
+
+    anat = smoke_run / "rawdata" / f"sub-{subject}" / "anat"
+    t1, t1_affine = io.load_array(anat / f"sub-{subject}_acq-A_T1w.nii.gz")
+    ct, ct_affine = io.load_array(anat / f"sub-{subject}_CT.nii.gz")
+    grid = oblique_grid(t1.shape, t1_affine, voxel=(3.0, 5.0, 3.5), angles=(12, -8, 20))
+    scan = io.save_volume(tmp_path / "oblique_T1w.nii.gz",
+                          resample_to_grid(t1, t1_affine, *grid, order=1), grid[1])
+    out = tmp_path / "oblique_CT.nii.gz"
+    model = smoke_run / "mr_to_ct" / "default" / "unet" / "model"
+    assert main(["apply", "--model", str(model), "--task", "mr_to_ct", str(scan), str(out)]) == 0
+    synthetic, affine = io.load_array(out)
+    assert synthetic.shape == grid[0]
+    np.testing.assert_allclose(affine, grid[1], atol=1e-5)
+    reference = resample_to_grid(ct, ct_affine, *grid, order=1)
+    head = resample_to_grid(np.asarray(nib.load(smoke_run / "mr_to_ct" / "default" / "inputs" /
+                                                f"sub-{subject}_mask.nii.gz").dataobj),
+                            t1_affine, *grid, order=0) > 0.5
+    mae = float(np.abs(synthetic - reference)[head].mean())
+    metrics = pd.read_csv(smoke_run / "report" / "metrics.tsv", sep="\t", dtype={"subject": str})
+    run_mae = metrics.query("task == 'mr_to_ct' and method == 'unet' and subject == @subject")
+    print(f"mr_to_ct unet, sub-{subject}: MAE {mae:.1f} HU on the oblique grid, "
+          f"{run_mae['mae'].item():.1f} HU on the run's grid")
+    assert mae < 1.2 * run_mae["mae"].item() + 20
+
+
+def oblique_grid(shape, affine, voxel, angles):
+    """A rotated grid of other voxel sizes, axes reordered (inferior-superior
+    first), covering the same field of view around the same centre."""
+    columns = Rotation.from_euler("xyz", angles, degrees=True).as_matrix()[:, [2, 0, 1]]
+    columns = columns * np.asarray(voxel)
+    fov = float(np.max(np.asarray(shape) * io.voxel_sizes(affine)))
+    out_shape = tuple(int(np.ceil(fov / v)) for v in voxel)
+    centre = affine[:3, :3] @ ((np.asarray(shape) - 1) / 2) + affine[:3, 3]
+    grid = np.eye(4)
+    grid[:3, :3] = columns
+    grid[:3, 3] = centre - columns @ ((np.asarray(out_shape) - 1) / 2)
+    return out_shape, grid
 
 def test_second_run_has_nothing_to_do_and_html_report_builds(smoke_run):
     workdir = smoke_run.parents[1]
