@@ -79,23 +79,21 @@ def apply_model(model_dir, inputs, output, *, task: str | None = None, overwrite
     module = registry.load(rec["method"])
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
-    stages = tqdm(total=3, desc="apply", file=sys.stderr, disable=not progress, leave=False)
-    with tempfile.TemporaryDirectory(prefix="medsynth-apply-") as tmp:
-        stages.set_postfix_str("preparing")
+    with tqdm(total=3, desc="apply", file=sys.stderr, disable=not progress, leave=False) as bar, \
+            tempfile.TemporaryDirectory(prefix="medsynth-apply-") as tmp:
+        bar.set_postfix_str("preparing")
         prep = _prepare(inputs, images, rec, Path(tmp))
-        stages.update()
-        stages.set_postfix_str("predicting")
+        bar.update()
+        bar.set_postfix_str("predicting")
         case = Case(subject=_stem(inputs[0]), condition=preparation.condition(rec),
                     source=prep.source, source_affine=prep.affine, target_shape=prep.shape,
                     target_affine=prep.affine, head_mask=prep.mask, brain_mask=prep.mask)
-        from medsynth.infer import progress as predicting
-        with predicting("predicting") if progress else contextlib.nullcontext():
+        with _prediction_progress(progress):
             pred = np.asarray(module.predict(case, rec["method_params"], model_dir), np.float32)
-        stages.update()
-        stages.set_postfix_str("back to the scan's grid")
+        bar.update()
+        bar.set_postfix_str("back to the scan's grid")
         native = _to_native(pred, prep, images[0], _background(rec))
-        stages.update()
-    stages.close()
+        bar.update()
     return io.save_volume(output, native, images[0].affine)
 
 
@@ -260,6 +258,15 @@ def _check_field_of_view(path: Path, img: nib.Nifti1Image, rec: dict) -> None:
 
 def _stem(path: Path) -> str:
     return path.name.removesuffix(".gz").removesuffix(".nii")
+
+
+def _prediction_progress(show: bool):
+    """A progress bar over the network's batches (torch is imported by then)."""
+    if not show:
+        return contextlib.nullcontext()
+    from medsynth.infer import progress
+
+    return progress("predicting")
 
 
 @contextlib.contextmanager
