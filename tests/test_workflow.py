@@ -197,7 +197,9 @@ def test_apply_uses_the_runs_models_on_the_subjects_scans_and_on_another_grid(sm
     run_mae = metrics.query("task == 'mr_to_ct' and method == 'unet' and subject == @subject")
     print(f"mr_to_ct unet, sub-{subject}: MAE {mae:.1f} HU on the oblique grid, "
           f"{run_mae['mae'].item():.1f} HU on the run's grid")
-    assert mae < 1.2 * run_mae["mae"].item() + 20
+    # resampling in and out costs some HU at the head's edges: on a smoke run (seed 3)
+    # 214 HU here against the run's 174; the same CT one voxel off gives 234 to 264
+    assert mae < 1.25 * run_mae["mae"].item() + 10
 
 
 def oblique_grid(shape, affine, voxel, angles):
