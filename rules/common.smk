@@ -7,9 +7,11 @@ import os
 
 import medsynth.config as msconfig
 from medsynth import methods as registry
+from medsynth import papers as paper_data
 from medsynth import replicates
 from medsynth.compare import plan as compare_plan
 from medsynth.data import catalog, phantom_subject_ids
+from medsynth.schedule import DATASET_SLICE_MM, PHANTOM_SLICE_MM
 from medsynth.split import split_subjects
 from medsynth.tasks import (
     ALL_LEVELS,
@@ -322,6 +324,21 @@ def table_stems():
     return stems
 
 
+def paper_ids():
+    """The papers whose task this run has."""
+    return [p.id for p in paper_data.papers() if p.task in CONDITIONS]
+
+
+def paper_method_params():
+    """This run's settings of each paper's trained method (the compute ratio's numerator)."""
+    return {p.trained_method: msconfig.method_params(config, p.trained_method)
+            for p in paper_data.papers() if p.id in paper_ids()}
+
+
+def paper_slice_mm():
+    return PHANTOM_SLICE_MM if DATASET.is_phantom else DATASET_SLICE_MM
+
+
 def figure_names():
     names = [f"box_{task}" for task in CONDITIONS]
     if "superres" in CONDITIONS:
@@ -357,6 +374,7 @@ def final_outputs():
          f"{RAW}/dataset_description.json" if DATASET.is_phantom else RAW]
         + expand(f"{REPORT}/tables/{{stem}}.{{ext}}", stem=table_stems(), ext=["md", "csv", "tex"])
         + expand(f"{REPORT}/figures/{{name}}.png", name=figure_names())
+        + expand(f"{REPORT}/papers/paper_{{pid}}.{{ext}}", pid=paper_ids(), ext=["md", "csv", "tex"])
         + example_paths()
         + model_dirs()
     )

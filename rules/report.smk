@@ -5,6 +5,7 @@ localrules:
     collect_metrics,
     collect_compute,
     tables,
+    paper_tables,
     figures,
     convergence,
     leaderboard,
@@ -67,6 +68,39 @@ rule tables:
         "../workflow_scripts/make_tables.py"
 
 
+rule paper_tables:
+    """Each paper's numbers beside this run's, whether its claims hold, and the compute ratio."""
+    input:
+        summary=f"{REPORT}/compare/summary.tsv",
+        tests=f"{REPORT}/compare/paired_tests.tsv",
+        compute=f"{REPORT}/compute.tsv",
+    output:
+        tables=[
+            report(f"{REPORT}/papers/paper_{pid}.{ext}", caption="../report/papers.rst",
+                   category="Papers")
+            for pid in paper_ids()
+            for ext in ("md", "csv", "tex")
+        ],
+        overlay=[
+            report(f"{REPORT}/papers/smore_dice_overlay.png", caption="../report/papers.rst",
+                   category="Papers")
+        ] if "zhao2019" in paper_ids() else [],
+    params:
+        papers=paper_ids(),
+        method_params=lambda w: paper_method_params(),
+        voxel_mm=VOXEL_MM,
+        slice_mm=paper_slice_mm(),
+        protocol=PROTOCOL,
+    log:
+        log("report/paper_tables"),
+    benchmark:
+        bench("report/paper_tables")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/paper_tables.py"
+
+
 rule figures:
     input:
         f"{REPORT}/metrics.tsv",
@@ -108,6 +142,7 @@ rule leaderboard:
         compute=f"{REPORT}/compute.tsv",
         tables=[f"{COMPARE}/{name}.tsv" for name in compare_plan.TABLES],
         figures=lambda w: leaderboard_figures(),
+        papers=rules.paper_tables.output,
     output:
         report(f"{REPORT}/leaderboard.html", caption="../report/leaderboard.rst",
                category="Leaderboard"),

@@ -11,6 +11,7 @@ with logged(snakemake) as log:
     p = snakemake.params
     tables = stage.read_tables(Path(snakemake.input.tables[0]).parent)
     page = leaderboard(tables, read_model_table(snakemake.input.compute),
-                       Path(snakemake.output[0]).parent, p.title, protocol=p.protocol)
+                       Path(snakemake.output[0]).parent, p.title, protocol=p.protocol,
+                       paper_tables=snakemake.input.papers)
     write_leaderboard(page, snakemake.output[0])
     log.info("wrote %s (%d kB)", snakemake.output[0], len(page) // 1024)

@@ -114,15 +114,42 @@ def _test_note(tables: dict, task: str, condition: str, alpha: float) -> str:
             f"differ after Holm correction{': ' + html.escape(said) if said else ''}.</p>")
 
 
+def _caption_of(md_path: Path) -> str:
+    """The caption line a paper table's Markdown ends with."""
+    lines = [ln for ln in md_path.read_text(encoding="utf-8").splitlines()
+             if ln.startswith("Table: ")]
+    return lines[-1].removeprefix("Table: ") if lines else ""
+
+
+def papers_section(paper_tables, report_dir: Path) -> list[str]:
+    """The paper-versus-ours tables (their .csv and the caption of their .md) and the
+    SMORE overlay, as written by the paper_tables rule."""
+    csvs = sorted(Path(p) for p in paper_tables if str(p).endswith(".csv"))
+    if not csvs:
+        return []
+    parts = ['<h2 id="papers">Paper versus ours</h2>']
+    for csv in csvs:
+        table = pd.read_csv(csv, keep_default_na=False)
+        parts.append(f"<h3>{html.escape(csv.stem)}</h3>")
+        parts.append(table.to_html(index=False, escape=True, border=0))
+        parts.append(f'<p class="note">{html.escape(_caption_of(csv.with_suffix(".md")))}</p>')
+    parts.append(_image(report_dir / "papers" / "smore_dice_overlay.png",
+                        "Dice by thickness, SMORE paper and this run"))
+    return parts
+
+
 def leaderboard(tables: dict, compute: pd.DataFrame, report_dir: str | os.PathLike,
-                title: str, alpha: float = 0.05, protocol: str | None = None) -> str:
+                title: str, alpha: float = 0.05, protocol: str | None = None,
+                paper_tables=()) -> str:
     """The page's HTML, figures read from `report_dir` (``compare/``, ``figures/``,
-    ``examples/``); `protocol` names the metrics' definition under the title."""
+    ``examples/``, ``papers/``); `protocol` names the metrics' definition under the
+    title; `paper_tables` are the paper_tables rule's files (none: no such section)."""
     report_dir = Path(report_dir)
     summary = tables["summary"]
     tasks = task_order(summary["task"].unique())
     parts = [f"<h1>{html.escape(title)}</h1>",
-             "<nav>" + "".join(f'<a href="#{t}">{t}</a>' for t in tasks) + "</nav>",
+             "<nav>" + "".join(f'<a href="#{t}">{t}</a>' for t in tasks)
+             + ('<a href="#papers">papers</a>' if paper_tables else "") + "</nav>",
              '<p class="note">Cells: mean [95 % percentile bootstrap CI of the mean over test '
              "subjects, 10,000 resamples]. Rank: the mean over the task's headline metrics of "
              "each method's rank by mean (aggregate-then-rank; ties share the best rank). Paired "
@@ -145,6 +172,7 @@ def leaderboard(tables: dict, compute: pd.DataFrame, report_dir: str | os.PathLi
                           (f"compare/ranking_stability_{task}.png", "ranking stability"),
                           (f"figures/convergence_{task}.png", "convergence")):
             parts.append(_image(report_dir / name, f"{alt} {task}"))
+    parts += papers_section(paper_tables, report_dir)
     body = "\n".join(p for p in parts if p)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{STYLE}</style></head><body>{body}</body></html>\n")
