@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from medsynth import io
+from medsynth.preprocess.misregister import misregister
 from medsynth.tasks import Condition
 
 
@@ -83,13 +84,16 @@ def array_path(arrays_dir: str | Path, split: str, role: str) -> Path:
 
 
 def extract_arrays(inputs_dir, subjects_by_split: dict[str, list[str]],
-                   condition: Condition, arrays_dir) -> None:
+                   condition: Condition, arrays_dir, misregistration: dict | None = None,
+                   seed: int = 0) -> None:
     """Decode a task's training and validation volumes once into .npy stacks.
 
     Shapes: source (S, C, x, y, z), target and mask (S, 1, x, y, z). All
     subjects must share the target grid, and sources must be on it: a task whose
     source lives on another grid (super-resolution) has no cross-subject training.
     The first training subject's grid is written to ``grid.json``.
+    `misregistration` (see :mod:`medsynth.preprocess.misregister`) moves each
+    subject's source by its own seeded rigid error; only these arrays carry it.
     """
     grid = None
     for split, subjects in subjects_by_split.items():
@@ -111,7 +115,11 @@ def extract_arrays(inputs_dir, subjects_by_split: dict[str, list[str]],
             elif tuple(target.shape) != tuple(reference[1].shape):
                 raise io.InputError(target_path, f"shape {target.shape} differs from "
                                     f"{reference[0]} {reference[1].shape}; resample to one grid first")
-            stacks["source"].append(case.source)
+            source = case.source
+            if misregistration is not None:
+                source = misregister(source, io.voxel_sizes(case.target_affine), seed, subject,
+                                     misregistration)
+            stacks["source"].append(source)
             stacks["target"].append(np.asarray(target.dataobj, dtype=np.float32)[None])
             stacks["mask"].append(case.head_mask[None].astype(np.uint8))
             if grid is None and split == "train":

@@ -11,6 +11,8 @@ rule extract_training_arrays:
         directory(f"{task_dir()}/arrays"),
     params:
         condition=condition_of,
+        misregistration=lambda w: config["tasks"][w.task].get("misregistration"),
+        seed=config["seed"],
     priority: 1
     log:
         log("extract/{task}_{condition}"),

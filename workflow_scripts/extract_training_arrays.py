@@ -7,6 +7,7 @@ from medsynth.workflow import logged
 with logged(snakemake) as log:
     split = read_split(snakemake.input.split)
     extract_arrays(snakemake.input.inputs, {"train": split["train"], "val": split["val"]},
-                   snakemake.params.condition, snakemake.output[0])
+                   snakemake.params.condition, snakemake.output[0],
+                   misregistration=snakemake.params.misregistration, seed=snakemake.params.seed)
     log.info("extracted %d training and %d validation subjects",
              len(split["train"]), len(split["val"]))
