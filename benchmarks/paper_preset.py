@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import subprocess
 import sys
@@ -128,6 +129,26 @@ def cost_model(rows: list[dict], tflops: float) -> dict:
                 total_gpu_hours=total)
 
 
+SAFETY = 2.0  # the profile asks for twice the modelled time and 1.5 x the measured memory
+
+
+def profile_resources(rows: list[dict], cost: dict) -> dict:
+    """The workflow profile's runtime (minutes) and mem_mb of the training rules: the
+    longest modelled job × SAFETY, and the largest measured peak memory × 1.5."""
+    def job_minutes(methods):
+        hours = [cost["methods"][m]["gpu_hours_per_training_job"] for m in methods
+                 if m in cost["methods"]]
+        return int(math.ceil(max(hours) * 60 * SAFETY / 10) * 10) if hours else None
+
+    def mem(methods):
+        peaks = [r["peak_mb"] for r in rows if r["method"] in methods]
+        return int(math.ceil(max(peaks) * 1.5 / 1000) * 1000) if peaks else None
+
+    trained = [m for m in paper_size.METHODS if m != "smore"]
+    return {"train": {"runtime": job_minutes(trained), "mem_mb": mem(trained)},
+            "self_supervised": {"runtime": job_minutes(["smore"]), "mem_mb": mem(["smore"])}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=list(paper_size.METHODS),
@@ -177,7 +198,10 @@ def main() -> None:
               f"{c['test_volumes']:>8} {c['gpu_hours']:>8.1f}")
     print(f"whole paper run (trained and self-supervised methods): "
           f"{cost['total_gpu_hours']:.0f} GPU-hours")
-    args.out.write_text(json.dumps({"measured": rows, "cost": cost}, indent=1) + "\n")
+    profile = profile_resources(rows, cost)
+    print(f"workflow profile (profiles/default/config.yaml): {json.dumps(profile)}")
+    args.out.write_text(json.dumps({"measured": rows, "cost": cost, "profile": profile},
+                                   indent=1) + "\n")
     print(f"wrote {args.out}")
 
 
