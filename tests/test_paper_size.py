@@ -4,7 +4,7 @@ one inference pass, so that a shape or memory bug at paper size fails here.
 Paper-size networks (widths, depths, kernels, patch and slice sizes at 1 mm) with
 two cuts to keep it short on two cores: batch size 1, and training arrays and
 predicted volumes cropped from the 1 mm grid (197 x 233 x 189) to what each
-method's patches need (U-Net and CycleGAN slices to 128 x 128; pix2pix pads any
+method's patches need (U-Net slices to 128 x 128, CycleGAN to 64 x 64; pix2pix pads any
 slice to its 256 x 256). ``benchmarks/paper_preset.py`` runs the
 full batches on the full grid.
 """
@@ -20,7 +20,7 @@ SLICE = (197, 233)  # a 1 mm axial slice of the phantom
 GRIDS = {
     "unet": ((128, 128, 4), (128, 128, 1)),
     "pix2pix": ((*SLICE, 4), (*SLICE, 1)),  # pads to 256 x 256 whatever the crop
-    "cyclegan": ((128, 128, 4), (128, 128, 1)),
+    "cyclegan": ((64, 64, 4), (64, 64, 1)),
     "context_gan": ((48, 48, 40), (16, 16, 16)),
     "red_wgan": ((48, 48, 16), (32, 32, 8)),
     "deepharmony": ((128, 128, 128), (32, 32, 32)),
