@@ -10,7 +10,7 @@ import pytest
 from scipy import ndimage
 
 from medsynth import io
-from medsynth.data import phantom
+from medsynth.data import cavities, phantom
 from medsynth.data.bids import anat_path
 from medsynth.data.phantom_figure import save_subject_figure
 from medsynth.data.tissues import (
@@ -256,3 +256,74 @@ def test_figure_is_written(cohort, tmp_path):
     assert out.stat().st_size > 10_000
     with pytest.raises(io.InputError, match="missing"):
         save_subject_figure(tmp_path / "sub-404", tmp_path / "none.png")
+
+
+# Published adult volumes (ml) each modelled structure must fall within: mean ± 2 SD of
+# the studies cited in medsynth.data.cavities (per side for paired structures).
+CAVITY_VOLUME_ML = {
+    cavities.FRONTAL: (2.92 - 2 * 2.57, 2.92 + 2 * 2.57),  # [Sinus17]
+    cavities.SPHENOID: (4.00 - 2 * 1.99, 4.00 + 2 * 1.99),  # [Sinus17]
+    cavities.MAXILLARY: (12.75 - 2 * 4.38, 12.75 + 2 * 4.38),  # [Sinus17]
+    cavities.ETHMOID: (5.5 - 2 * 2.0, 5.5 + 2 * 2.0),  # [Morph00]
+    cavities.MASTOID: (4.0, 14.0),  # [Mast03], range; air only
+    cavities.NASAL: (31.1 * (1 - 2 * 0.66), 31.1 * (1 + 2 * 0.66)),  # [Nasal], CV 66 %
+    cavities.EAR_CANAL: (0.5, 3.0),  # [Canal23]: 31 mm × 53-97 mm², the outer part in the pinna
+    cavities.VITREOUS: (6.0, 8.5),  # [Bek14]: spheroid of 22.0-24.8 × 23.7 × 24.2 mm
+}
+PAIRED = (cavities.ETHMOID, cavities.MAXILLARY, cavities.MASTOID, cavities.EAR_CANAL,
+          cavities.VITREOUS)
+
+
+@pytest.fixture(scope="module")
+def head_2mm(tmp_path_factory):
+    root = tmp_path_factory.mktemp("phantom2mm")
+    paths = phantom.make_subject("001", 0, SEED, 2.0, root)
+    return {role: io.load_array(path)[0] for role, path in paths.items()}
+
+
+def test_air_cavities_and_eyes_have_published_volumes(head_2mm):
+    labels = head_2mm["dseg"]
+    for label, (low, high) in CAVITY_VOLUME_ML.items():
+        volume = float((labels == label).sum()) * 8.0 / 1000.0
+        if label == cavities.MASTOID:
+            volume *= cavities.MASTOID_AIR_FRACTION
+        if label in PAIRED:
+            volume /= 2
+        assert low <= volume <= high, (LABELS[label], volume, low, high)
+
+
+def test_air_cavities_are_air_on_ct_and_dark_on_every_mr(head_2mm):
+    labels, ct = head_2mm["dseg"], head_2mm["CT"]
+    for label in (*cavities.AIR_LABELS, cavities.MASTOID):
+        core = labels == label
+        if label not in (cavities.EAR_CANAL, cavities.FRONTAL, cavities.MASTOID):
+            core = ndimage.binary_erosion(core)  # thin ones have no interior at 2 mm
+        assert core.sum() >= 2, LABELS[label]
+        expected = HOUNSFIELD[label]
+        assert float(np.median(ct[core])) < expected + 400, LABELS[label]
+        assert float(ct[core].min()) == pytest.approx(expected, abs=60), LABELS[label]
+        for site in ("A", "B"):
+            for contrast in ("T1w", "T2w", "PDw"):
+                image = head_2mm[f"{site}_{contrast}"] if site == "A" else None
+                if image is None:
+                    continue
+                brain_level = float(np.median(image[labels == 2]))
+                assert float(np.median(image[core])) < 0.25 * brain_level, (LABELS[label], contrast)
+    # vitreous: water on CT, and as bright as CSF where CSF is bright (T2w), dark on T1w
+    eye = ndimage.binary_erosion(labels == cavities.VITREOUS)
+    assert abs(float(ct[eye].mean()) - HOUNSFIELD[cavities.VITREOUS]) < 5
+    t1, t2 = head_2mm["A_T1w"], head_2mm["A_T2w"]
+    assert float(t2[eye].mean()) > float(t2[labels == 2].mean())
+    assert float(t1[eye].mean()) < float(t1[labels == 2].mean())
+
+
+def test_cavities_keep_clear_of_the_template_brain():
+    brain, _, _, affine = phantom._template_1mm()
+    clearance = ndimage.distance_transform_edt(brain == 0)
+    grid = np.indices(brain.shape).reshape(3, -1)
+    mni = (grid + affine[:3, 3:4]).astype(np.float32)
+    for structure in cavities.STRUCTURES:
+        for side in (1.0, -1.0) if structure.bilateral else (1.0,):
+            inside = cavities._distance(structure, mni, side) <= structure.wall_mm
+            assert inside.any()
+            assert clearance.ravel()[inside].min() >= 3.0, structure

@@ -49,7 +49,7 @@ from scipy import ndimage, sparse
 
 import medsynth
 from medsynth import io
-from medsynth.data import phantom_subject_ids
+from medsynth.data import cavities, phantom_subject_ids
 from medsynth.data.bids import anat_path
 from medsynth.data.tissues import (
     DIPLOE_BONE_FRACTION,
@@ -291,12 +291,16 @@ def draw_subject(seed: int, index: int) -> SubjectDraw:
         skin_mm=float(anat.uniform(1.2, 2.0)),
         thickness=np.stack([_unit_field_coefficients(anat, SMOOTH_ORDER) for _ in range(3)]),
     )
-    relaxation = {label: tuple(float(np.exp(mr.normal(0.0, sd))) for sd in (0.04, 0.03, 0.02))
-                  for label in range(1, N_LABELS)}
+    def relaxation_factors() -> tuple[float, ...]:
+        return tuple(float(np.exp(mr.normal(0.0, sd))) for sd in (0.04, 0.03, 0.02))
+
+    relaxation = {label: relaxation_factors() for label in range(1, 8)}
     keys = [f"{site}_{contrast}" for site in SITES for contrast in MR_CONTRASTS]
     gain = {k: float(mr.uniform(0.85, 1.15)) for k in keys}
     pp = {k: float(mr.uniform(*SITES[k[0]].bias_range)) for k in keys}
     bias = {k: _unit_field_coefficients(mr, SMOOTH_ORDER) for k in keys}
+    # drawn last, so that the labels 1-7 and the images keep the draws they had before
+    relaxation.update({label: relaxation_factors() for label in range(8, N_LABELS)})
     return SubjectDraw(**draws, relaxation=relaxation,
                        ct_bone_factor=float(np.clip(ct.normal(1.0, 0.04), 0.9, 1.1)),
                        gain=gain, bias_peak_to_peak=pp, bias=bias)
@@ -311,7 +315,8 @@ def _ramp(offset_mm: np.ndarray, step: int) -> np.ndarray:
 
 
 def _warp(anat: Anatomy, draw: SubjectDraw) -> tuple[np.ndarray, ...]:
-    """GM, WM, hull distance and envelope of the deformed subject on the working grid.
+    """GM, WM, hull distance and envelope of the deformed subject on the working grid,
+    and the template position (mm from the FOV corner) each voxel samples.
 
     Output position p (mm from the corner) samples the template at
     c + (p - c)/s + u(p): per-axis scaling s about the brain centroid c, plus
@@ -333,11 +338,12 @@ def _warp(anat: Anatomy, draw: SubjectDraw) -> tuple[np.ndarray, ...]:
         return ndimage.map_coordinates(vol, coords, order=1, mode="nearest", output=np.float32)
 
     return (sample(anat.gm, step), sample(anat.wm, step),
-            sample(anat.hull_mm, anat.hull_step_mm), sample(anat.envelope_mm, anat.hull_step_mm))
+            sample(anat.hull_mm, anat.hull_step_mm), sample(anat.envelope_mm, anat.hull_step_mm),
+            source_mm)
 
 
 def _fractions(anat: Anatomy, draw: SubjectDraw) -> dict[int, np.ndarray]:
-    """Tissue fractions of labels 1..7 on the working grid (air is the remainder).
+    """Tissue fractions of labels 1..15 on the working grid (air is the remainder).
 
     GM and WM come from the warped template; the rest of each voxel is CSF
     inside the hull and, outside it, is shared among shells. The subarachnoid
@@ -350,7 +356,7 @@ def _fractions(anat: Anatomy, draw: SubjectDraw) -> dict[int, np.ndarray]:
     outwards, and a shell's fraction is the difference between its outer and
     inner boundary's.
     """
-    gm, wm, dist, envelope = _warp(anat, draw)
+    gm, wm, dist, envelope, source_mm = _warp(anat, draw)
     step = anat.step_mm
     other = np.clip(1.0 - gm - wm, 0.0, 1.0)
     inside_hull = dist <= -0.5 * step
@@ -407,7 +413,23 @@ def _fractions(anat: Anatomy, draw: SubjectDraw) -> dict[int, np.ndarray]:
         inside_before = add(label, _ramp(boundary - q, step))
     for label, values in shell.items():
         fractions[label].ravel()[band] = values
+    _add_cavities(fractions, source_mm, step)
     return fractions
+
+
+def _add_cavities(fractions: dict[int, np.ndarray], source_mm: np.ndarray, step: int) -> None:
+    """Midface, sinuses, mastoids, ear canals and eyes (labels 8-15), placed in the
+    template's MNI space (:mod:`cavities`) at the position each voxel samples, so
+    they deform with the subject; computed only below the highest of them."""
+    corner = _template_1mm()[3][:3, 3] - 0.5  # MNI mm of the template FOV's corner
+    low = np.flatnonzero(source_mm[2].ravel() + corner[2] < cavities.TOP_MM + step)
+    mni = np.stack([source_mm[a].ravel()[low] + np.float32(corner[a]) for a in range(3)])
+    flat = {label: f.ravel()[low] for label, f in fractions.items()}
+    cavities.add_structures(flat, mni, float(step))
+    for label, values in flat.items():
+        if label not in fractions:  # np.zeros maps zero pages lazily: cheap where untouched
+            fractions[label] = np.zeros(fractions[1].shape, dtype=np.float32)
+        fractions[label].ravel()[low] = values
 
 
 # ---------------------------------------------------------------- site grids
@@ -449,7 +471,7 @@ def _area_average(vol: np.ndarray, mats: list[sparse.csr_matrix]) -> np.ndarray:
 
 
 def _site_fractions(fractions: dict[int, np.ndarray], step: int, shape, affine) -> np.ndarray:
-    """Stack (8, x, y, z) of tissue fractions area-averaged onto a site grid; index = label."""
+    """Stack (N_LABELS, x, y, z) of tissue fractions area-averaged onto a site grid; index = label."""
     voxel = io.voxel_sizes(affine)
     mats = [_area_matrix(n_in, step, n_out, v)
             for n_in, n_out, v in zip(fractions[1].shape, shape, voxel, strict=True)]
@@ -497,6 +519,8 @@ def ct_image(stack: np.ndarray, draw: SubjectDraw) -> np.ndarray:
     hu = dict(HOUNSFIELD)
     hu[6] = HOUNSFIELD[6] * draw.ct_bone_factor
     hu[7] = DIPLOE_BONE_FRACTION * hu[6] + (1.0 - DIPLOE_BONE_FRACTION) * HOUNSFIELD[5]
+    air = cavities.MASTOID_AIR_FRACTION
+    hu[cavities.MASTOID] = air * HOUNSFIELD[0] + (1.0 - air) * hu[6]
     weights = np.array([hu[label] for label in range(N_LABELS)], dtype=np.float32)
     return np.tensordot(weights, stack, axes=1).astype(np.float32)
 

@@ -17,7 +17,14 @@ soft tissue         1008 / 1412 [Stanisz05]     44 / 50 [Stanisz05]        1.0 [
 fat                 343 / 382 [Gold04]          58 / 68 [Gold04]           1.0 [BrainWeb]
 marrow (diploë)     549 / 586 [Gold04]          49 / 49 [Gold04]           1.0 [BrainWeb]
 cortical bone       220 [Du10]                  0.4 [Du10]                 0.2 [Tech08]
+vitreous            3599 [Eye19]                145 [Eye19]                1.0 (as CSF)
 ==================  ==========================  =========================  ===============
+
+The air cavities, mastoid cells and eyes (labels 8-15) are placed by
+:mod:`medsynth.data.cavities`, which cites their sizes. Air has no MR signal
+and −1000 HU; mastoid air cells are 70 % air and 30 % cortical bone (a design
+choice), so they are dark on MR and about −136 HU on CT; vitreous is nearly
+pure water and takes CSF's CT number.
 
 CSF relaxation is that of nearly pure water and is taken as field-independent
 between 1.5 and 3 T (CSF T1 shows no marked field dependence from 0.2 to 7 T
@@ -70,6 +77,9 @@ References
   interface to a 3D MRI simulated brain database. NeuroImage 1997;5:S425.
 - [Du10] Du J, Carl M, Bydder M, et al. Qualitative and quantitative ultrashort
   echo time (UTE) imaging of cortical bone. J Magn Reson 2010;207:304-311.
+- [Eye19] T1 and T2 of ocular structures in six volunteers, MRM 2019
+  (PMC6519255, table 1, fully sampled reconstruction): vitreous body T1
+  3599 ± 334 ms, T2 145 ± 12 ms.
 - [Gold04] Gold GE, Han E, Stainsby J, et al. Musculoskeletal MRI at 3.0 T:
   relaxation times and image contrast. AJR 2004;183:343-351.
 - [IXI] IXI dataset scanner parameters, https://brain-development.org/ixi-dataset/
@@ -106,6 +116,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from medsynth.data.cavities import AIR_LABELS, CAVITY_NAMES, MASTOID, MASTOID_AIR_FRACTION, VITREOUS
+
 LABELS: dict[int, str] = {
     0: "air",
     1: "CSF",
@@ -115,6 +127,7 @@ LABELS: dict[int, str] = {
     5: "fat",
     6: "cortical_bone",
     7: "cancellous_bone",
+    **CAVITY_NAMES,
 }
 BRAIN_LABELS = (1, 2, 3)
 BONE_LABELS = (6, 7)
@@ -183,7 +196,15 @@ HOUNSFIELD: dict[int, float] = {
     5: _HU_FAT,
     6: 1880.0,
     7: DIPLOE_BONE_FRACTION * 1880.0 + (1.0 - DIPLOE_BONE_FRACTION) * _HU_FAT,
+    **dict.fromkeys(AIR_LABELS, _HU_AIR),
+    MASTOID: MASTOID_AIR_FRACTION * _HU_AIR + (1.0 - MASTOID_AIR_FRACTION) * 1880.0,
+    VITREOUS: 5.0,  # nearly pure water, as CSF
 }
+
+
+# Vitreous body [Eye19]; like CSF, nearly pure water, so taken as the same at both fields.
+_VITREOUS_T1_MS = 3599.0
+_VITREOUS_T2_MS = 145.0
 
 
 def compartments(field_t: float) -> dict[int, tuple[tuple[Relaxation, float], ...]]:
@@ -191,7 +212,11 @@ def compartments(field_t: float) -> dict[int, tuple[tuple[Relaxation, float], ..
     single = {label: ((rel, 1.0),) for label, rel in _relaxation(field_t).items()}
     diploe = ((_marrow(field_t), 1.0 - DIPLOE_BONE_FRACTION),
               (single[6][0][0], DIPLOE_BONE_FRACTION))
-    return {0: (), **single, 7: diploe}
+    vitreous = Relaxation(_VITREOUS_T1_MS, _VITREOUS_T2_MS,
+                          _t2star(_VITREOUS_T2_MS, field_t, "CSF"), 1.0)
+    mastoid = ((single[6][0][0], 1.0 - MASTOID_AIR_FRACTION),)  # air gives no signal
+    return {0: (), **single, 7: diploe, **dict.fromkeys(AIR_LABELS, ()), MASTOID: mastoid,
+            VITREOUS: ((vitreous, 1.0),)}
 
 
 @dataclass(frozen=True)
