@@ -84,6 +84,12 @@ def evaluation(config: dict) -> tuple[str, tuple[str, ...]]:
             tuple(block.get("extra_metrics", defaults["extra_metrics"]["default"])))
 
 
+def pet_settings(config: dict) -> dict:
+    """The PET end point's settings as given (``evaluation.pet``); unset ones take the
+    defaults of medsynth.pet.endpoint.PetSettings."""
+    return dict((config.get("evaluation") or {}).get("pet") or {})
+
+
 def _check_protocol(config: dict) -> None:
     """Every task's target must be one the protocol defines metrics for."""
     from medsynth import protocols

@@ -104,18 +104,73 @@ def self_supervised(method: str, cond: Condition, inputs_dir, subject: str, para
 
 
 def evaluate(cond: Condition, inputs_dir, pred_paths: dict[str, Path], ids: dict,
-             protocol: str, extra_metrics: tuple[str, ...] = ()) -> list[dict]:
+             protocol: str, extra_metrics: tuple[str, ...] = (), pet: dict | None = None,
+             pet_dir=None, pet_map=None) -> list[dict]:
     """Metrics and Dice of each subject's prediction under `protocol`; one row per
-    subject, the protocol's name in its ``protocol`` column."""
+    subject, the protocol's name in its ``protocol`` column.
+
+    With `pet_dir` (mr_to_ct: the references of :func:`pet_references`) each row gets
+    the PET end point's columns under the settings `pet`, and the first subject's
+    relative-error map is written to `pet_map` (NaN where not scored; all NaN when the
+    dataset was skipped).
+    """
     from medsynth.evaluate import evaluate_prediction
 
     rows = []
     for subject, pred in sorted(pred_paths.items()):
         dseg = input_path(inputs_dir, subject, "dseg")
+        target = input_path(inputs_dir, subject, "target")
         metrics = evaluate_prediction(
-            pred, input_path(inputs_dir, subject, "target"), input_path(inputs_dir, subject, "mask"),
+            pred, target, input_path(inputs_dir, subject, "mask"),
             input_path(inputs_dir, subject, "brainmask"), str(dseg) if dseg.exists() else None,
             cond.target, consistency=cond.task == "harmonize", protocol=protocol,
             extra_metrics=tuple(extra_metrics))
+        if pet_dir is not None:
+            metrics.update(_pet_columns(pred, subject, pet, Path(pet_dir),
+                                        pet_map if not rows else None))
         rows.append({**ids, "subject": subject, PROTOCOL: protocol, **metrics})
     return rows
+
+
+def _pet_reference_path(pet_dir: Path, subject: str) -> Path:
+    return pet_dir / f"sub-{subject}_pet-reference.npz"
+
+
+def pet_references(inputs_dir, subjects: list[str], pet: dict, out_dir: Path) -> str:
+    """Write each subject's PET reference (:func:`medsynth.pet.endpoint.make_reference`),
+    or, for a dataset without tissue labels, a note saying why the end point is skipped;
+    return what was done."""
+    from medsynth.pet import endpoint
+
+    settings = endpoint.PetSettings(**pet)
+    with io.atomic_folder(out_dir) as staging:
+        if not all(input_path(inputs_dir, s, "dseg").exists() for s in subjects):
+            (Path(staging) / "skipped.txt").write_text(endpoint.NO_LABELS + "\n")
+            return endpoint.NO_LABELS
+        for subject in subjects:
+            target = input_path(inputs_dir, subject, "target")
+            ct, affine = io.load_array(target)
+            dseg, _ = io.load_array(input_path(inputs_dir, subject, "dseg"))
+            head, _ = io.load_mask(input_path(inputs_dir, subject, "mask"))
+            reference = endpoint.make_reference(ct, np.rint(dseg).astype(np.int16), head, affine,
+                                                settings, target)
+            endpoint.save_reference(reference, _pet_reference_path(Path(staging), subject))
+    return f"PET references of {len(subjects)} subjects"
+
+
+def _pet_columns(pred, subject: str, pet: dict, pet_dir: Path, map_path) -> dict[str, float]:
+    from medsynth.pet import endpoint
+
+    data, affine = io.load_array(pred)
+    skipped = pet_dir / "skipped.txt"
+    if skipped.exists():
+        error = np.full(data.shape, np.nan, dtype=np.float32)
+        row = dict.fromkeys(endpoint.COLUMNS, float("nan"))
+    else:
+        reference = endpoint.load_reference(_pet_reference_path(pet_dir, subject))
+        row, error = endpoint.pet_metrics(data, affine, reference, endpoint.PetSettings(**pet),
+                                          pred)
+    if map_path is not None:  # NaN marks voxels not scored, so not a NIfTI (io refuses NaN)
+        with io.atomic_path(map_path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, error_pct=error, affine=affine, subject=subject)
+    return row

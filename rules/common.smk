@@ -44,8 +44,12 @@ SEEDED_OUTSIDE_METHODS = set()
 SEEDS = replicates.training_seeds(config)
 # the named metric definitions every evaluation uses (medsynth.protocols)
 PROTOCOL, EXTRA_METRICS = msconfig.evaluation(config)
-# Pseudo-methods written by rules of this workflow rather than by a method.
-WORKFLOW_METHODS = {"reference": ("superres",)}
+# mr_to_ct's PET end point settings (medsynth.pet.endpoint.PetSettings)
+PET = msconfig.pet_settings(config)
+# Pseudo-methods written by rules of this workflow rather than by a method: the
+# target itself (superres's high-resolution ceiling; mr_to_ct's perfect CT, whose PET
+# error is 0 by construction) and mr_to_ct's no-bone PET control.
+WORKFLOW_METHODS = {"reference": ("superres", "mr_to_ct"), "ct_no_bone": ("mr_to_ct",)}
 
 
 wildcard_constraints:
@@ -177,6 +181,16 @@ def inputs_dir(wildcards):
 def pred_path(task="{task}", condition="{condition}", method="{method}", subject="{subject}"):
     """The method contract: every rule writing this file joins the benchmark."""
     return f"{task_dir(task, condition)}/{method}/pred/sub-{subject}.nii.gz"
+
+
+def pet_reference_dir(task="{task}", condition="{condition}"):
+    """The PET end point's per-subject references (mr_to_ct)."""
+    return f"{task_dir(task, condition)}/pet_reference"
+
+
+def pet_map_path(task="{task}", condition="{condition}", method="{method}"):
+    """A method's PET relative-error map of the first test subject (mr_to_ct)."""
+    return f"{task_dir(task, condition)}/{method}/eval/pet_error.npz"
 
 
 def eval_path(task, condition, method):
@@ -321,6 +335,8 @@ def table_stems():
         stems.append("harmonization_consistency")
     if "denoise" in CONDITIONS:
         stems.append("psnr_ssim_by_noise")
+    if "mr_to_ct" in CONDITIONS:
+        stems.append("pet_error")
     return stems
 
 
@@ -376,5 +392,10 @@ def final_outputs():
         + expand(f"{REPORT}/figures/{{name}}.png", name=figure_names())
         + expand(f"{REPORT}/papers/paper_{{pid}}.{{ext}}", pid=paper_ids(), ext=["md", "csv", "tex"])
         + example_paths()
+        + pet_figures()
         + model_dirs()
     )
+
+
+def pet_figures():
+    return [f"{REPORT}/figures/pet_error_{c}.png" for c in CONDITIONS.get("mr_to_ct", [])]

@@ -4,6 +4,7 @@
 
 localrules:
     reference_prediction,
+    ct_no_bone,
 
 
 rule infer:
@@ -60,13 +61,14 @@ rule self_supervised:
 
 
 rule reference_prediction:
-    """The target itself as a prediction: the ceiling row of the super-resolution tables."""
+    """The target itself as a prediction: the ceiling row of the super-resolution tables,
+    and the perfect CT of mr_to_ct (PET error 0 by construction)."""
     input:
         inputs_dir,
     output:
         pred_path(method="reference"),
     wildcard_constraints:
-        task="superres",
+        task="superres|mr_to_ct",
     log:
         log("infer/{task}_{condition}_reference_sub-{subject}"),
     benchmark:
@@ -75,3 +77,21 @@ rule reference_prediction:
         "../envs/medsynth.yaml"
     shell:
         "cp {input}/sub-{wildcards.subject}_target.nii.gz {output} 2> {log}"
+
+
+rule ct_no_bone:
+    """The PET control: the real CT with its bone made soft tissue (Dixon-like)."""
+    input:
+        inputs_dir,
+    output:
+        pred_path(method="ct_no_bone"),
+    wildcard_constraints:
+        task="mr_to_ct",
+    log:
+        log("infer/{task}_{condition}_ct_no_bone_sub-{subject}"),
+    benchmark:
+        bench("infer/{task}_{condition}_ct_no_bone_sub-{subject}")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/ct_no_bone.py"

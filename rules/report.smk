@@ -2,6 +2,7 @@
 # example slices and provenance, registered for `snakemake --report`.
 
 localrules:
+    pet_error_figure,
     collect_metrics,
     collect_compute,
     tables,
@@ -117,6 +118,26 @@ rule figures:
         "../envs/medsynth.yaml"
     script:
         "../workflow_scripts/make_figures.py"
+
+
+rule pet_error_figure:
+    """Relative-error maps of the PET end point, one column per mr_to_ct method, one subject."""
+    input:
+        lambda w: [pet_map_path("mr_to_ct", w.condition, method_folders(m)[0])
+                   for m in evaluated_methods("mr_to_ct")],
+    output:
+        report(f"{REPORT}/figures/pet_error_{{condition}}.png", caption="../report/pet.rst",
+               category="Figures", subcategory="PET end point"),
+    params:
+        methods=lambda w: evaluated_methods("mr_to_ct"),
+    log:
+        log("report/pet_error_{condition}"),
+    benchmark:
+        bench("report/pet_error_{condition}")
+    conda:
+        "../envs/medsynth.yaml"
+    script:
+        "../workflow_scripts/pet_figure.py"
 
 
 rule convergence:

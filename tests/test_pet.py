@@ -113,3 +113,30 @@ def test_perfect_ct_has_zero_error_and_no_bone_underestimates():
     no_bone, _ = pet_metrics(without_bone(ct, dseg > 0, 300.0, 40.0), affine, reference, settings)
     assert no_bone["pet_bias_pct_brain"] < -3.0
     assert no_bone["pet_mae_pct_brain"] == pytest.approx(-no_bone["pet_bias_pct_brain"], rel=0.05)
+
+
+def test_a_dataset_without_labels_skips_the_pet_end_point_and_says_why(tmp_path):
+    from medsynth import io, steps
+    from medsynth.case import input_path
+    from medsynth.pet.endpoint import NO_LABELS
+    from medsynth.tasks import parse_condition
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    affine = np.diag([4.0, 4.0, 4.0, 1.0])
+    ct = np.full((12, 12, 8), -1000.0, dtype=np.float32)
+    ct[2:10, 2:10] = 30.0
+    ct[2:10, 2] = 1200.0
+    mask = (ct > -500).astype(np.uint8)
+    for role, data in {"target": ct, "mask": mask, "brainmask": mask, "source-T1w": mask * 1.0}.items():
+        io.save_volume(input_path(inputs, "001", role), data, affine)
+    pred = io.save_volume(tmp_path / "pred.nii.gz", ct, affine)
+    note = steps.pet_references(inputs, ["001"], {}, tmp_path / "pet")
+    assert note == NO_LABELS and (tmp_path / "pet" / "skipped.txt").read_text().strip() == NO_LABELS
+    cond = parse_condition("mr_to_ct", "default", {"methods": ["bulk_density"]})
+    rows = steps.evaluate(cond, inputs, {"001": pred}, {"task": "mr_to_ct"}, "synthrad2023",
+                          pet={}, pet_dir=tmp_path / "pet", pet_map=tmp_path / "map.npz")
+    assert all(np.isnan(rows[0][c]) for c in COLUMNS)
+    assert np.isfinite(rows[0]["mae"])
+    with np.load(tmp_path / "map.npz") as saved:
+        assert np.isnan(saved["error_pct"]).all()

@@ -55,7 +55,8 @@ def test_every_method_is_evaluated_on_every_test_subject(smoke_run):
     metrics = pd.read_csv(smoke_run / "report" / "metrics.tsv", sep="\t", dtype={"subject": str})
     expected = set()
     for task, conditions in task_conditions(REPO_CONFIG).items():
-        methods = REPO_CONFIG["tasks"][task]["methods"] + (["reference"] if task == "superres" else [])
+        pseudo = {"superres": ["reference"], "mr_to_ct": ["reference", "ct_no_bone"]}
+        methods = REPO_CONFIG["tasks"][task]["methods"] + pseudo.get(task, [])
         expected |= {(task, c, m, s) for c in conditions for m in methods
                      for s in _test_subjects(smoke_run)}
     found = set(metrics[["task", "condition", "method", "subject"]].itertuples(index=False, name=None))
@@ -66,6 +67,19 @@ def test_every_method_is_evaluated_on_every_test_subject(smoke_run):
     segmentable = scored[~scored.condition.str.endswith("PDw")]
     assert np.isfinite(segmentable["dice_mean"]).all()
     assert set(metrics["segmentation_failed"].unique()) <= {0, 1}
+
+
+def test_pet_end_point_scores_every_mr_to_ct_method_and_its_controls(smoke_run):
+    metrics = pd.read_csv(smoke_run / "report" / "metrics.tsv", sep="\t", dtype={"subject": str})
+    ct = metrics[metrics.task == "mr_to_ct"].set_index(["method", "subject"])
+    assert np.isfinite(ct[["pet_bias_pct_brain", "pet_mae_pct_brain", "pet_within10_gm"]]).all().all()
+    assert (ct.loc["reference", "pet_bias_pct_brain"] == 0).all()  # the real CT: 0 by construction
+    assert (ct.loc["reference", "pet_within5_brain"] == 1).all()
+    assert (ct.loc["ct_no_bone", "pet_bias_pct_brain"] < -3).all()  # bone ignored: activity low
+    assert metrics.loc[metrics.task != "mr_to_ct", "pet_bias_pct_brain"].isna().all()
+    table = (smoke_run / "report" / "tables" / "pet_error.md").read_text()
+    assert "ct_no_bone" in table and "near air cavities" in table
+    assert (smoke_run / "report" / "figures" / "pet_error_default.png").stat().st_size > 0
 
 
 def test_every_result_has_its_compute_and_every_model_its_collapse_flag(smoke_run):
@@ -124,7 +138,8 @@ def test_outside_method_joins_tables(smoke_run, tmp_path):
 def test_report_files_and_provenance(smoke_run):
     report = smoke_run / "report"
     for stem in ["summary_t1_to_t2", "summary_mr_to_ct", "dice_by_thickness",
-                 "superres_by_thickness", "psnr_ssim_by_noise", "harmonization_consistency"]:
+                 "superres_by_thickness", "psnr_ssim_by_noise", "harmonization_consistency",
+                 "pet_error"]:
         for ext in ("md", "csv", "tex"):
             assert (report / "tables" / f"{stem}.{ext}").stat().st_size > 0
     assert (report / "figures" / "box_denoise.png").stat().st_size > 0

@@ -13,6 +13,9 @@ from medsynth.compare.orientation import higher_is_better, metrics_in
 from medsynth.compare.uncertainty import bootstrap_ci, per_subject
 
 REFERENCE = "reference"  # a ceiling row, not a competitor
+# rows of the tables that are not competitors: the ceiling, and mr_to_ct's PET control
+# (the real CT with its bone made soft tissue, a Dixon-like attenuation map)
+NOT_COMPETING = (REFERENCE, "ct_no_bone")
 FAMILY_KEYS = ["dataset", "task", "condition", "metric"]
 EXACT_MAX_N = 25
 
@@ -107,7 +110,7 @@ def paired_tests(df: pd.DataFrame, baselines: dict[str, str], alpha: float = 0.0
     for metric in metrics_in(df):
         higher_better = higher_is_better(metric)
         values = per_subject(df, metric)
-        values = values[values["method"] != REFERENCE]
+        values = values[~values["method"].isin(NOT_COMPETING)]
         for (dataset, task, condition), family in values.groupby(FAMILY_KEYS[:3], sort=True):
             wide = family.pivot(index="subject", columns="method", values=metric)
             baseline = baselines.get(task)

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from medsynth.compare.orientation import higher_is_better
-from medsynth.compare.paired import REFERENCE, holm, wilcoxon_p
+from medsynth.compare.paired import NOT_COMPETING, holm, wilcoxon_p
 from medsynth.compare.uncertainty import per_subject
 
 
@@ -138,13 +138,13 @@ def ranking_stability(values: pd.DataFrame, higher_better: bool, scheme: str,
 
 def _one_family(rows: pd.DataFrame, task: str, condition: str,
                 dataset: str | None) -> pd.DataFrame:
-    """Rows of one (dataset, task, condition), without the reference ceiling.
+    """Rows of one (dataset, task, condition), without the reference ceiling and controls.
 
     Without a dataset the rows must hold only one: subject ids of different datasets are
     different people and never pair up.
     """
     chosen = rows[(rows["task"] == task) & (rows["condition"] == condition)
-                  & (rows["method"] != REFERENCE)]
+                  & ~rows["method"].isin(NOT_COMPETING)]
     if dataset is not None:
         return chosen[chosen["dataset"] == dataset]
     datasets = sorted(chosen["dataset"].unique())

@@ -36,7 +36,7 @@ def rankings(df: pd.DataFrame, summary: pd.DataFrame, alpha: float, n_boot: int,
     for (dataset, task, condition), rows in df.groupby(["dataset", "task", "condition"],
                                                        sort=True):
         metrics = headline_metrics(task, rows)
-        competitors = rows[rows["method"] != paired.REFERENCE]
+        competitors = rows[~rows["method"].isin(paired.NOT_COMPETING)]
         if competitors["method"].nunique() < 2:
             continue
         for metric in metrics:

@@ -31,7 +31,13 @@ TISSUE_DICE = ("dice_CSF", "dice_GM", "dice_WM", "dice_bone")
 # harmonization: the tissues of the harmonized scan against those of the real
 # target-scanner scan, and the tissue volume differences between the two (DeepHarmony)
 CONSISTENCY_METRICS = ("consistency_dice_mean", "volume_diff_pct_mean")
-METRICS = (*IMAGE_METRICS, *TISSUE_DICE, "dice_mean", *CONSISTENCY_METRICS)
+# mr_to_ct's PET end point in the summary table: the whole brain's mean absolute relative
+# error (bias and the other regions are in the pet_error table)
+PET_SUMMARY_METRICS = ("pet_mae_pct_brain",)
+METRICS = (*IMAGE_METRICS, *TISSUE_DICE, "dice_mean", *CONSISTENCY_METRICS, *PET_SUMMARY_METRICS)
+PET_REGIONS = {"brain": "brain", "gm": "GM", "wm": "WM", "skullbase": "near air cavities"}
+PET_STATISTICS = {"bias_pct": "bias %", "mae_pct": "|error| %", "within5": "within ±5 %",
+                  "within10": "within ±10 %"}
 ID_COLUMNS = ("dataset", "task", "condition", "method", "subject")
 
 _NOISE = re.compile(r"^noise-(\d+(?:\.\d+)?)$")
@@ -126,6 +132,11 @@ def metric_label(metric: str, task: str) -> str:
         return f"Dice vs. target-scan tissues ({metric.removeprefix('consistency_dice_')})"
     if metric.startswith("volume_diff_pct_"):
         return f"|ΔV| vs. target scan, % ({metric.removeprefix('volume_diff_pct_')})"
+    if metric.startswith("pet_"):
+        for stat, stat_label in PET_STATISTICS.items():
+            region = metric.removeprefix(f"pet_{stat}_")
+            if region in PET_REGIONS:
+                return f"PET {stat_label} ({PET_REGIONS[region]})"
     return {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM"}.get(
         metric, metric.replace("dice_", "Dice ") if metric.startswith("dice_") else metric)
 
