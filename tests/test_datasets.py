@@ -34,6 +34,7 @@ from medsynth.config import ConfigError, validate
 from medsynth.data import bids_folder, brainweb, brainweb_sbd, catalog, ixi, synthrad2023
 from medsynth.data.bids import anat_path
 from medsynth.data.download import fetch
+from medsynth.pet.endpoint import NO_LABELS
 from medsynth.preprocess.resample import resample_to_grid
 from medsynth.split import read_split, split_subjects
 
@@ -342,8 +343,14 @@ def test_mr_to_ct_on_a_served_synthrad_mirror(synthrad_mirror, tmp_path):
         _, metrics, _ = _run(tmp_path, {
             "dataset": "synthrad2023", "synthrad2023_url": f"{url}/Task1.zip",
             "tasks": {"mr_to_ct": {"methods": ["bulk_density", "unet"]}}})
-    assert set(metrics.method) == {"bulk_density", "unet"}
-    assert metrics.dice_bone.notna().all() and (metrics.mae > 0).all()
+    results = tmp_path / "results" / "synthrad2023"
+    assert set(metrics.method) == {"bulk_density", "unet", "reference", "ct_no_bone"}
+    assert metrics.dice_bone.notna().all()
+    assert (metrics.loc[metrics.method != "reference", "mae"] > 0).all()
+    # no tissue labels: the PET end point is skipped, and the log says why
+    assert metrics.pet_bias_pct_brain.isna().all()
+    log = results / "logs" / "evaluate" / "mr_to_ct_default_pet_reference.log"
+    assert NO_LABELS in log.read_text()
 
 
 @pytest.mark.slow

@@ -342,3 +342,28 @@ def test_tables_and_figures_refuse_rows_of_two_protocols(results, tmp_path):
 def test_ms_ssim_figures_draw(results, tmp_path):
     written = figures.write_all_figures(_as_synthrad2025(results), tmp_path)
     assert all(p.stat().st_size > 0 for p in written)
+
+
+def test_pet_error_table_and_figure(tmp_path):
+    from medsynth.report.pet import pet_error_figure
+
+    rows = []
+    for method, bias in (("bulk_density", -4.0), ("reference", 0.0), ("ct_no_bone", -12.0)):
+        for subject, shift in (("001", -1.0), ("002", 1.0)):
+            value = bias + shift if bias else 0.0
+            rows.append({"dataset": "phantom", "task": "mr_to_ct", "condition": "default",
+                         "method": method, "subject": subject, "pet_bias_pct_brain": value,
+                         "pet_mae_pct_brain": abs(value), "pet_within5_brain": 1.0 * (bias == 0)})
+    table = tables.pet_error_table(pd.DataFrame(rows))
+    assert list(table.index) == ["bulk_density", "ct_no_bone", "reference"]
+    assert table.loc["ct_no_bone", ("brain", "bias %")] == "-12.00 ± 1.41"
+    assert table.loc["reference", ("brain", "within ±5 %")] == "1.000 ± 0.000"
+    assert metric_label("pet_mae_pct_skullbase", "mr_to_ct") == "PET |error| % (near air cavities)"
+    maps = {}
+    for method, level in (("bulk_density", -4.0), ("reference", 0.0)):
+        error = np.full((10, 12, 8), np.nan, dtype=np.float32)
+        error[2:8, 3:9, 1:6] = level
+        maps[method] = tmp_path / f"{method}.npz"
+        np.savez(maps[method], error_pct=error, affine=np.diag([2.0, 2.0, 2.0, 1.0]), subject="001")
+    out = pet_error_figure(maps, tmp_path / "pet.png")
+    assert imread(out).shape[1] > 300
