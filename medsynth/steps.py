@@ -137,25 +137,42 @@ def _pet_reference_path(pet_dir: Path, subject: str) -> Path:
 
 
 def pet_references(inputs_dir, subjects: list[str], pet: dict, out_dir: Path) -> str:
-    """Write each subject's PET reference (:func:`medsynth.pet.endpoint.make_reference`),
-    or, for a dataset without tissue labels, a note saying why the end point is skipped;
-    return what was done."""
+    """Write each subject's PET reference (:func:`medsynth.pet.endpoint.make_reference`)
+    with its tissue labels, or segmented ones where the dataset has none
+    (:func:`medsynth.pet.activity.labels_from_images`); where neither exists, a note
+    saying why the end point is skipped. Return what was done."""
     from medsynth.pet import endpoint
+    from medsynth.pet.activity import labels_from_images
+    from medsynth.segment import SegmentationError
 
     settings = endpoint.PetSettings(**pet)
+    segmented = []
     with io.atomic_folder(out_dir) as staging:
-        if not all(input_path(inputs_dir, s, "dseg").exists() for s in subjects):
-            (Path(staging) / "skipped.txt").write_text(endpoint.NO_LABELS + "\n")
-            return endpoint.NO_LABELS
         for subject in subjects:
             target = input_path(inputs_dir, subject, "target")
             ct, affine = io.load_array(target)
-            dseg, _ = io.load_array(input_path(inputs_dir, subject, "dseg"))
             head, _ = io.load_mask(input_path(inputs_dir, subject, "mask"))
-            reference = endpoint.make_reference(ct, np.rint(dseg).astype(np.int16), head, affine,
-                                                settings, target)
+            dseg_path = input_path(inputs_dir, subject, "dseg")
+            if dseg_path.exists():
+                dseg = np.rint(io.load_array(dseg_path)[0]).astype(np.int16)
+            else:
+                t1_path = input_path(inputs_dir, subject, "source-T1w")
+                try:
+                    if not t1_path.exists():
+                        raise SegmentationError("no T1w source to segment")
+                    brain, _ = io.load_mask(input_path(inputs_dir, subject, "brainmask"))
+                    dseg = labels_from_images(ct, io.load_array(t1_path)[0], head, brain, affine)
+                except SegmentationError as err:
+                    note = f"{endpoint.NO_LABELS} (sub-{subject}: {err})"
+                    for written in Path(staging).iterdir():
+                        written.unlink()
+                    (Path(staging) / "skipped.txt").write_text(note + "\n")
+                    return note
+                segmented.append(subject)
+            reference = endpoint.make_reference(ct, dseg, head, affine, settings, target)
             endpoint.save_reference(reference, _pet_reference_path(Path(staging), subject))
-    return f"PET references of {len(subjects)} subjects"
+    how = (f"; tissues segmented (no labels): {', '.join(segmented)}" if segmented else "")
+    return f"PET references of {len(subjects)} subjects{how}"
 
 
 def _pet_columns(pred, subject: str, pet: dict, pet_dir: Path, map_path) -> dict[str, float]:

@@ -115,6 +115,24 @@ def test_perfect_ct_has_zero_error_and_no_bone_underestimates():
     assert no_bone["pet_mae_pct_brain"] == pytest.approx(-no_bone["pet_bias_pct_brain"], rel=0.05)
 
 
+def test_without_labels_the_activity_comes_from_segmented_tissues():
+    from medsynth.pet.activity import labels_from_images
+
+    rng = np.random.default_rng(1)
+    i, j, k = np.mgrid[0:24, 0:24, 0:12]
+    r = np.hypot(i - 11.5, j - 11.5)
+    brain = r < 8
+    t1 = np.select([r < 3.5, r < 6, r < 8], [0.8, 0.5, 0.2], 0.0) + rng.normal(0, 0.02, r.shape)
+    ct = np.select([r < 8, r < 9.5, r < 11], [30.0, 1500.0, 40.0], -1000.0).astype(np.float32)
+    ct[(np.abs(i - 11.5) < 1.5) & (j < 2.5)] = -1000.0  # air in the head
+    head = r < 11
+    labels = labels_from_images(ct, t1.astype(np.float32), head, brain, np.eye(4))
+    assert (labels[r < 3] == 3).all() and (labels[(r > 4.5) & (r < 5.5)] == 2).all()
+    assert (labels[head & (ct == 1500)] == 6).all() and (labels[head & (ct == 40)] == 4).all()
+    assert (labels[head & (ct == -1000)] == 0).all() and (labels[~head] == 0).all()
+    np.testing.assert_allclose(activity_from_labels(labels)[r < 3], 1.0)
+
+
 def test_a_dataset_without_labels_skips_the_pet_end_point_and_says_why(tmp_path):
     from medsynth import io, steps
     from medsynth.case import input_path
@@ -132,7 +150,9 @@ def test_a_dataset_without_labels_skips_the_pet_end_point_and_says_why(tmp_path)
         io.save_volume(input_path(inputs, "001", role), data, affine)
     pred = io.save_volume(tmp_path / "pred.nii.gz", ct, affine)
     note = steps.pet_references(inputs, ["001"], {}, tmp_path / "pet")
-    assert note == NO_LABELS and (tmp_path / "pet" / "skipped.txt").read_text().strip() == NO_LABELS
+    # a constant T1w has no three tissues to segment either
+    assert note.startswith(NO_LABELS) and "sub-001" in note
+    assert (tmp_path / "pet" / "skipped.txt").read_text().strip() == note
     cond = parse_condition("mr_to_ct", "default", {"methods": ["bulk_density"]})
     rows = steps.evaluate(cond, inputs, {"001": pred}, {"task": "mr_to_ct"}, "synthrad2023",
                           pet={}, pet_dir=tmp_path / "pet", pet_map=tmp_path / "map.npz")

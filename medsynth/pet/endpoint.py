@@ -16,7 +16,9 @@ attenuation and scores the difference (:mod:`error`) per region:
   canals), where MR-based attenuation maps err most.
 
 The activity model needs tissue labels; a dataset without them (SynthRAD2023)
-is skipped with a message saying so (:data:`NO_LABELS`).
+gets segmented ones (:func:`medsynth.pet.activity.labels_from_images`), and
+where those cannot be made either the end point is skipped with a message
+saying why (:data:`NO_LABELS`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from medsynth.pet.recon import attenuation_factors, emission_data, osem
 REGIONS = ("brain", "gm", "wm", "skullbase")
 COLUMNS = tuple(f"pet_{stat}_{region}" for region in REGIONS for stat in STATISTICS)
 INTERNAL_AIR_HU = -500.0
-NO_LABELS = "PET end point skipped: the activity model needs tissue labels (dseg), which this dataset lacks"
+NO_LABELS = ("PET end point skipped: no tissue labels (dseg) for the activity model, and none "
+             "could be segmented")
 
 
 @dataclass(frozen=True)
