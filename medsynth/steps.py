@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -136,7 +137,7 @@ def _pet_reference_path(pet_dir: Path, subject: str) -> Path:
     return pet_dir / f"sub-{subject}_pet-reference.npz"
 
 
-def pet_references(inputs_dir, subjects: list[str], pet: dict, out_dir: Path) -> str:
+def pet_references(inputs_dir, subjects: list[str], pet: dict, out_dir: Path, seed: int = 0) -> str:
     """Write each subject's PET reference (:func:`medsynth.pet.endpoint.make_reference`)
     with its tissue labels, or segmented ones where the dataset has none
     (:func:`medsynth.pet.activity.labels_from_images`); where neither exists, a note
@@ -169,7 +170,8 @@ def pet_references(inputs_dir, subjects: list[str], pet: dict, out_dir: Path) ->
                     (Path(staging) / "skipped.txt").write_text(note + "\n")
                     return note
                 segmented.append(subject)
-            reference = endpoint.make_reference(ct, dseg, head, affine, settings, target)
+            reference = endpoint.make_reference(ct, dseg, head, affine, settings, target,
+                                                seed=[seed, zlib.crc32(subject.encode())])
             endpoint.save_reference(reference, _pet_reference_path(Path(staging), subject))
     how = (f"; tissues segmented (no labels): {', '.join(segmented)}" if segmented else "")
     return f"PET references of {len(subjects)} subjects{how}"

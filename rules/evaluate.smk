@@ -53,6 +53,7 @@ rule pet_reference:
     params:
         subjects=lambda w: condition_subjects(w.task, w.condition),
         pet=PET,
+        seed=config["seed"],
     wildcard_constraints:
         task="mr_to_ct",
     log:

@@ -115,6 +115,24 @@ def test_perfect_ct_has_zero_error_and_no_bone_underestimates():
     assert no_bone["pet_mae_pct_brain"] == pytest.approx(-no_bone["pet_bias_pct_brain"], rel=0.05)
 
 
+def test_noisy_replicates_are_paired_so_the_perfect_ct_still_has_zero_error():
+    n, slices = 33, 3
+    r = np.hypot(*(np.mgrid[0:n, 0:n] - 16))
+    dseg = np.repeat(np.select([r < 9, r < 11, r < 12, r < 14], [2, 3, 1, 6], 0)[..., None],
+                     slices, 2)
+    ct = np.select([dseg == 6, dseg > 0], [1500.0, 30.0], -1000.0).astype(np.float32)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    settings = PetSettings(angles=24, iterations=4, subsets=4, noise_counts=1e8, replicates=2)
+    reference = make_reference(ct, dseg, dseg > 0, affine, settings, seed=5)
+    assert reference["noisy_data"].shape[0] == 2
+    assert not np.array_equal(reference["noisy_data"][0], reference["noisy_data"][1])
+    perfect, _ = pet_metrics(ct, affine, reference, settings)
+    assert perfect["pet_noisy_bias_pct_brain"] == 0.0 and perfect["pet_noisy_mae_pct_brain"] == 0.0
+    no_bone, _ = pet_metrics(without_bone(ct, dseg > 0, 300.0, 40.0), affine, reference, settings)
+    assert no_bone["pet_noisy_bias_pct_brain"] == pytest.approx(no_bone["pet_bias_pct_brain"],
+                                                                abs=1.0)
+
+
 def test_without_labels_the_activity_comes_from_segmented_tissues():
     from medsynth.pet.activity import labels_from_images
 

@@ -12,11 +12,12 @@ METRICS: tuple[str, ...] = (
     "consistency_dice_CSF", "consistency_dice_GM", "consistency_dice_WM",
     "consistency_dice_mean",
     "volume_diff_pct_CSF", "volume_diff_pct_GM", "volume_diff_pct_WM", "volume_diff_pct_mean",
-    # mr_to_ct's PET end point (medsynth.pet): the mean absolute relative error per region and
-    # the fraction of brain voxels within ±10 %. The bias (mean signed error) has no
+    # mr_to_ct's PET end point (medsynth.pet): the mean absolute relative error per region,
+    # the fraction of brain voxels within ±10 %, and the brain's error with Poisson noise
+    # (where evaluation.pet.noise_counts asks for it). The bias (mean signed error) has no
     # higher/lower direction (closer to 0 is better): it is reported, not tested.
     "pet_mae_pct_brain", "pet_mae_pct_gm", "pet_mae_pct_wm", "pet_mae_pct_skullbase",
-    "pet_within10_brain",
+    "pet_within10_brain", "pet_noisy_mae_pct_brain",
 )
 
 # a headline metric a protocol replaces: synthrad2025 defines MS-SSIM instead of SSIM
@@ -34,10 +35,11 @@ HEADLINE_METRICS: dict[str, tuple[str, ...]] = {
 
 def higher_is_better(metric: str) -> bool:
     """Direction of a metric; an unknown one is refused rather than guessed."""
-    if metric == "mae" or metric.startswith(("volume_diff_pct_", "pet_mae_pct_")):
+    if metric == "mae" or metric.startswith(("volume_diff_pct_", "pet_mae_pct_",
+                                             "pet_noisy_mae_pct_")):
         return False
     if metric in ("psnr", "ssim", "ms_ssim") or metric.startswith(
-            ("dice_", "consistency_dice_", "pet_within")):
+            ("dice_", "consistency_dice_", "pet_within", "pet_noisy_within")):
         return True
     raise ValueError(f"unknown metric {metric!r}: no known direction (higher or lower is better)")
 

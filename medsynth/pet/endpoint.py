@@ -15,6 +15,11 @@ attenuation and scores the difference (:mod:`error`) per region:
   inside the head (CT < -500 HU in the head mask: sinuses, mastoid cells, ear
   canals), where MR-based attenuation maps err most.
 
+With ``noise_counts`` > 0, ``replicates`` Poisson replicates of the data are
+drawn once per subject (seeded) and reconstructed with the real CT; each
+synthetic CT reconstructs the same replicates, and the ``pet_noisy_*`` columns
+average the paired errors over them.
+
 The activity model needs tissue labels; a dataset without them (SynthRAD2023)
 gets segmented ones (:func:`medsynth.pet.activity.labels_from_images`), and
 where those cannot be made either the end point is skipped with a message
@@ -33,10 +38,11 @@ from medsynth.pet.activity import activity_from_labels
 from medsynth.pet.attenuation import coefficients, mu_511
 from medsynth.pet.error import STATISTICS, region_statistics, relative_error_pct
 from medsynth.pet.projector import make_projector
-from medsynth.pet.recon import attenuation_factors, emission_data, osem
+from medsynth.pet.recon import attenuation_factors, emission_data, osem, poisson_data
 
 REGIONS = ("brain", "gm", "wm", "skullbase")
 COLUMNS = tuple(f"pet_{stat}_{region}" for region in REGIONS for stat in STATISTICS)
+NOISY_COLUMNS = tuple(c.replace("pet_", "pet_noisy_", 1) for c in COLUMNS)
 INTERNAL_AIR_HU = -500.0
 NO_LABELS = ("PET end point skipped: no tissue labels (dseg) for the activity model, and none "
              "could be segmented")
@@ -53,6 +59,8 @@ class PetSettings:
     subsets: int = 6
     threshold: float = 0.2
     near_air_mm: float = 20.0
+    noise_counts: float = 0.0
+    replicates: int = 2
 
     def __post_init__(self):
         coefficients(self.kvp)  # refuses an unknown tube voltage early
@@ -66,8 +74,9 @@ def _in_plane_pixel(affine: np.ndarray, path) -> float:
 
 
 def make_reference(ct: np.ndarray, dseg: np.ndarray, head: np.ndarray, affine: np.ndarray,
-                   settings: PetSettings, path="CT") -> dict[str, np.ndarray]:
-    """Emission data, reference PET and region masks of one subject."""
+                   settings: PetSettings, path="CT", seed=0) -> dict[str, np.ndarray]:
+    """Emission data, reference PET and region masks of one subject (and, with noise,
+    the replicates drawn with `seed` and their reference PETs)."""
     projector = make_projector(ct.shape[:2], _in_plane_pixel(affine, path), settings.angles)
     factors = attenuation_factors(projector, mu_511(ct, settings.kvp))
     data = emission_data(projector, activity_from_labels(dseg), factors, settings.fwhm_mm,
@@ -79,8 +88,15 @@ def make_reference(ct: np.ndarray, dseg: np.ndarray, head: np.ndarray, affine: n
     air = (ct < INTERNAL_AIR_HU) & head
     near_air = ndimage.distance_transform_edt(~air, sampling=io.voxel_sizes(affine)) \
         <= settings.near_air_mm if air.any() else np.zeros_like(air)
-    return {"data": data, "reference": reference, "brain": above, "gm": above & (dseg == 2),
-            "wm": above & (dseg == 3), "skullbase": above & near_air}
+    out = {"data": data, "reference": reference, "brain": above, "gm": above & (dseg == 2),
+           "wm": above & (dseg == 3), "skullbase": above & near_air}
+    if settings.noise_counts > 0:
+        rng = np.random.default_rng(seed)
+        out["noisy_data"] = np.stack([poisson_data(data, settings.noise_counts, rng)
+                                      for _ in range(settings.replicates)])
+        out["noisy_reference"] = np.stack([osem(projector, y, factors, settings.iterations,
+                                                settings.subsets) for y in out["noisy_data"]])
+    return out
 
 
 def save_reference(reference: dict[str, np.ndarray], path) -> None:
@@ -95,13 +111,28 @@ def load_reference(path) -> dict[str, np.ndarray]:
 
 def pet_metrics(pred_ct: np.ndarray, affine: np.ndarray, reference: dict[str, np.ndarray],
                 settings: PetSettings, path="prediction") -> tuple[dict[str, float], np.ndarray]:
-    """The PET columns of one synthetic CT, and its relative-error map (%, NaN outside the brain)."""
+    """The PET columns of one synthetic CT, and its noise-free relative-error map (%, NaN
+    outside the brain)."""
     projector = make_projector(pred_ct.shape[:2], _in_plane_pixel(affine, path), settings.angles)
     factors = attenuation_factors(projector, mu_511(pred_ct, settings.kvp))
-    test = osem(projector, reference["data"], factors, settings.iterations, settings.subsets)
-    error = relative_error_pct(test, reference["reference"], reference["brain"])
+
+    def errors(data, reference_pet):
+        test = osem(projector, data, factors, settings.iterations, settings.subsets)
+        return relative_error_pct(test, reference_pet, reference["brain"])
+
+    error = errors(reference["data"], reference["reference"])
+    row = _region_columns(error, reference, "pet_")
+    if "noisy_data" in reference:
+        replicates = [_region_columns(errors(y, ref), reference, "pet_noisy_")
+                      for y, ref in zip(reference["noisy_data"], reference["noisy_reference"],
+                                        strict=True)]
+        row.update({key: float(np.mean([r[key] for r in replicates])) for key in NOISY_COLUMNS})
+    return row, error
+
+
+def _region_columns(error: np.ndarray, reference: dict, prefix: str) -> dict[str, float]:
     row = {}
     for region in REGIONS:
-        row.update({f"pet_{stat}_{region}": value
+        row.update({f"{prefix}{stat}_{region}": value
                     for stat, value in region_statistics(error, reference[region]).items()})
-    return row, error
+    return row

@@ -7,8 +7,10 @@ from the CT under test (the real one for the reference): the resolution is
 not modelled, so reference and test share the same blur and differ only by
 attenuation. With attenuation in the model, the OSEM update is
 λ ← λ / (Aᵀ_s a'_s) · Aᵀ_s (y_s / A_s λ): the attenuation factors enter through
-the sensitivity image alone. The data are noise-free: the attenuation error is
-a bias, and without noise it is measured alone.
+the sensitivity image alone. Noise-free data are the primary end point (the
+attenuation error is a bias, measured alone without noise); :func:`poisson_data`
+draws noisy replicates, each reconstructed with the reference and the test
+attenuation alike, so that the comparison stays paired.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ def emission_data(projector: Projector, activity: np.ndarray, factors: np.ndarra
     sigma = [fwhm_mm * SIGMA_PER_FWHM / v for v in voxel_mm]
     blurred = ndimage.gaussian_filter(activity.astype(np.float32), sigma) if fwhm_mm > 0 else activity
     return (factors * projector.forward(blurred.astype(np.float32))).astype(np.float32)
+
+
+def poisson_data(data: np.ndarray, total_counts: float, rng: np.random.Generator) -> np.ndarray:
+    """A Poisson replicate of `data` with `total_counts` expected counts, on the same scale."""
+    scale = total_counts / float(data.sum())
+    return (rng.poisson(data * scale) / scale).astype(np.float32)
 
 
 def osem(projector: Projector, data: np.ndarray, factors: np.ndarray, iterations: int,

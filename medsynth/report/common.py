@@ -133,10 +133,11 @@ def metric_label(metric: str, task: str) -> str:
     if metric.startswith("volume_diff_pct_"):
         return f"|ΔV| vs. target scan, % ({metric.removeprefix('volume_diff_pct_')})"
     if metric.startswith("pet_"):
+        noisy = metric.startswith("pet_noisy_")
         for stat, stat_label in PET_STATISTICS.items():
-            region = metric.removeprefix(f"pet_{stat}_")
-            if region in PET_REGIONS:
-                return f"PET {stat_label} ({PET_REGIONS[region]})"
+            region = metric.removeprefix("pet_noisy_" if noisy else "pet_").removeprefix(f"{stat}_")
+            if region in PET_REGIONS and metric.endswith(f"{stat}_{region}"):
+                return f"PET {'(noisy) ' if noisy else ''}{stat_label} ({PET_REGIONS[region]})"
     return {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM"}.get(
         metric, metric.replace("dice_", "Dice ") if metric.startswith("dice_") else metric)
 
