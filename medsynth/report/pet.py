@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from medsynth import io
+from medsynth.report.common import method_order
 
 ERROR_RANGE_PCT = 20.0  # colour scale ±: the no-bone control's errors reach about this far
 
@@ -24,7 +25,9 @@ def _slices(error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pet_error_figure(maps: dict[str, str | Path], out_png) -> Path:
-    """One column per method (name -> its ``pet_error.npz``), rows axial and sagittal."""
+    """One column per method (name -> its ``pet_error.npz``; baselines first, the
+    reference last), rows axial and sagittal."""
+    maps = {method: maps[method] for method in method_order(maps)}
     fig = Figure(figsize=(2.6 * len(maps) + 1.0, 5.6))
     axes = fig.subplots(2, len(maps), squeeze=False)
     image = None
