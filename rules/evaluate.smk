@@ -47,7 +47,8 @@ rule pet_reference:
     """The PET end point's reference, once per subject: emission data simulated
     through the real CT's attenuation and reconstructed with it."""
     input:
-        inputs_dir,
+        inputs=inputs_dir,
+        dataset=lambda w: [] if DATASET.is_phantom else raw_input(),  # names the test subjects
     output:
         directory(pet_reference_dir()),
     params:

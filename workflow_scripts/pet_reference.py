@@ -7,6 +7,6 @@ from medsynth.workflow import logged
 
 with logged(snakemake) as log:
     p = snakemake.params
-    note = steps.pet_references(snakemake.input[0], p.subjects, p.pet, Path(snakemake.output[0]),
+    note = steps.pet_references(snakemake.input.inputs, p.subjects, p.pet, Path(snakemake.output[0]),
                                 p.seed)
     log.info(note)
