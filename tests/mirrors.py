@@ -39,6 +39,7 @@ from medsynth import io
 from medsynth.data.brainweb import box_affine, model_affine
 from medsynth.data.brainweb_sbd import SBD_FIRST_CENTRE_MM, SBD_FOV_MM
 from medsynth.data.catalog import BRAINWEB_CLASSES, BRAINWEB_SUBJECTS
+from medsynth.data.cavities import AIR_LABELS, MASTOID, VITREOUS
 from medsynth.data.phantom import make_subject
 
 IXI_SCANS = ["IXI002-Guys-0828", "IXI012-HH-1211", "IXI013-HH-1212", "IXI035-IOP-0873"]
@@ -179,13 +180,18 @@ def make_synthrad_zip(path: Path, n_patients: int = 4) -> Path:
     return path
 
 
+# BrainWeb's models have no cavity or eye classes: the phantom's air spaces become
+# background, the mastoid's air cells skull, the eye non-brain muscle/skin
+CAVITY_CLASSES = {**dict.fromkeys(AIR_LABELS, 0), MASTOID: 7, VITREOUS: 5}
+
+
 def make_brainweb_mirror(folder: Path, n_subjects: int = 4) -> Path:
     """``cgi/brainweb1/subject<nn>_<volume>`` files as the download form serves them."""
     out = folder / "cgi" / "brainweb1"
     out.mkdir(parents=True, exist_ok=True)
     affine = model_affine(BRAINWEB_SHAPE)
     # phantom label -> BrainWeb class (index in BRAINWEB_CLASSES)
-    to_class = {0: 0, 1: 1, 2: 2, 3: 3, 4: 6, 5: 4, 6: 7, 7: 11}
+    to_class = {0: 0, 1: 1, 2: 2, 3: 3, 4: 6, 5: 4, 6: 7, 7: 11, **CAVITY_CLASSES}
     for i, subject in enumerate(BRAINWEB_SUBJECTS[:n_subjects]):
         phantom = _phantom(i, folder / "work")
         labels = np.rint(_sample(phantom["dseg"], BRAINWEB_SHAPE, affine)).astype(int)
@@ -214,8 +220,9 @@ def make_sbd_mirror(folder: Path, levels=(1, 3, 5, 7, 9), rf_percent: int = 0) -
     phantom = _phantom(9, folder / "work")
     labels = np.rint(_sample(phantom["dseg"], SBD_MIRROR_SHAPE, affine)).astype(int)
     # phantom label -> SBD class: soft tissue as muscle/skin, bone marrow as skull
-    to_class = np.array([0, 1, 2, 3, 5, 4, 7, 7])
-    (out / "phantom_1.0mm_normal_crisp").write_bytes(_minc_raw(to_class[labels], "u1"))
+    to_class = {0: 0, 1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 7, 7: 7, **CAVITY_CLASSES}
+    classes = np.vectorize(to_class.get)(labels)
+    (out / "phantom_1.0mm_normal_crisp").write_bytes(_minc_raw(classes, "u1"))
     clean = np.clip(_sample(phantom["A_T1w"], SBD_MIRROR_SHAPE, affine), 0, None)
     sigma_per_percent = clean[labels == 3].mean() / 100
     rng = np.random.default_rng(7)
