@@ -336,7 +336,9 @@ def test_synthrad2025_protocol_from_the_command_line_reports_ms_ssim_and_names_i
     # another protocol re-evaluates every prediction; one that cannot score CT is refused
     rerun = snakemake(tmp_path, "-n", "--quiet", "rules", config=config)
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", rerun.stdout + rerun.stderr, re.M))
-    assert counts["evaluate"] == "4" and not {"train", "infer"} & set(counts)
+    # t1_to_t2's two methods; mr_to_ct's two and its reference and no-bone rows
+    assert counts["evaluate"] == "2" and counts["evaluate_ct"] == "4"
+    assert not {"train", "infer", "pet_reference"} & set(counts)
     refused = snakemake(tmp_path, "-n", "--config", "evaluation={protocol: brasyn}", config=config)
     assert refused.returncode != 0
     assert "protocol 'brasyn' defines no metrics for the CT target of task 'mr_to_ct'" in (
