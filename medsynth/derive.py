@@ -7,7 +7,6 @@ Writes the files described in :mod:`medsynth.case` for every subject.
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +22,14 @@ from medsynth.preprocess.degrade import (
 )
 from medsynth.preprocess.pipeline import preproc_path
 from medsynth.preprocess.resample import resample_to_grid
+from medsynth.seeding import subject_rng
 from medsynth.tasks import Condition
 
 
 def noise_rng(seed: int, subject: str, percent: float) -> np.random.Generator:
     """A generator fixed by run seed, subject and noise level, so each noisy
     image is reproducible on its own, whatever order jobs run in."""
-    return np.random.default_rng([seed, zlib.crc32(subject.encode()), round(percent * 1000)])
+    return subject_rng(seed, subject, round(percent * 1000))
 
 
 def derive_subject(cond: Condition, subject: str, raw_root, preproc_root, out_dir, seed: int) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from medsynth import methods as registry
 from medsynth.case import Case, TrainingData, input_path, load_case, training_grid
 from medsynth.data.catalog import Dataset
 from medsynth.results_table import PROTOCOL
+from medsynth.seeding import subject_rng
 from medsynth.tasks import Condition
 
 
@@ -171,7 +171,7 @@ def pet_references(inputs_dir, subjects: list[str], pet: dict, out_dir: Path, se
                     return note
                 segmented.append(subject)
             reference = endpoint.make_reference(ct, dseg, head, affine, settings, target,
-                                                seed=[seed, zlib.crc32(subject.encode())])
+                                                seed=subject_rng(seed, subject))
             endpoint.save_reference(reference, _pet_reference_path(Path(staging), subject))
     how = (f"; tissues segmented (no labels): {', '.join(segmented)}" if segmented else "")
     return f"PET references of {len(subjects)} subjects{how}"

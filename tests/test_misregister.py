@@ -7,7 +7,8 @@ from paired_inputs import write_inputs
 
 from medsynth import config as msconfig
 from medsynth.case import TrainingData, extract_arrays, load_case
-from medsynth.preprocess.misregister import misalign, misregister, random_rigid, subject_rng
+from medsynth.preprocess.misregister import misalign, misregister, random_rigid
+from medsynth.seeding import subject_rng
 from medsynth.tasks import parse_condition
 
 T1_TO_T2 = parse_condition("t1_to_t2", "default", {"methods": ["unet"]})

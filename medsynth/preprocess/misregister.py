@@ -19,20 +19,15 @@ mean displacement; we found no published rotation error we could read, so
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
+from medsynth.seeding import subject_rng
+
 DEFAULTS = {"translation_mm": 1.8, "rotation_deg": 0.0}
 # mean length of a 3D vector of independent N(0, s^2) components: s * sqrt(8 / pi)
 _MEAN_NORM = float(np.sqrt(8.0 / np.pi))
-
-
-def subject_rng(seed: int, subject: str) -> np.random.Generator:
-    """A generator of its own for each subject: the same error whatever the split's order."""
-    return np.random.default_rng([int(seed), zlib.crc32(subject.encode())])
 
 
 def random_rigid(rng: np.random.Generator, translation_mm: float,
