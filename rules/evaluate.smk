@@ -17,7 +17,6 @@ rule evaluate:
         subjects=lambda w: condition_subjects(w.task, w.condition),
         protocol=PROTOCOL,
         extra_metrics=list(EXTRA_METRICS),
-        pet=PET,
     wildcard_constraints:
         task="|".join(t for t in TASKS if t != "mr_to_ct"),
     log:
@@ -39,6 +38,8 @@ use rule evaluate as evaluate_ct with:
     output:
         f"{task_dir()}/{{method}}/eval/metrics.tsv",
         pet_map=pet_map_path(),
+    params:
+        pet=PET,
     wildcard_constraints:
         task="mr_to_ct",
 
