@@ -1,6 +1,7 @@
 """SMORE's cost per volume (train + infer), next to the bspline baseline's.
 
 Usage: python benchmarks/smore_time.py [--preset quick] [--thickness 4.8 1.2] [--threads 2]
+                                       [--cpu-bf16]
 
 Writes one phantom subject at the preset's voxel size, acquires its T1w with
 thick slices as the ``superres`` task does, and runs SMORE on it end to end
@@ -45,14 +46,19 @@ def main() -> None:
     parser.add_argument("--preset", default="quick", choices=("smoke", "quick", "paper"))
     parser.add_argument("--thickness", type=float, nargs="+", default=[4.8, 1.2])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cpu-bf16", action="store_true",
+                        help="train under bfloat16 autocast (the cpu_bf16 parameter)")
     args = parser.parse_args()
 
     preset = config.presets()[args.preset]
     params = train.merge_params(smore.DEFAULTS, config.method_params({"preset": args.preset},
                                                                      "smore"), "smore")
+    if args.cpu_bf16:
+        params["cpu_bf16"] = True
     print(f"preset {args.preset}: EDSR {params['residual_blocks']} blocks x {params['features']} "
           f"features, {params['iterations']} iterations of {params['batch_size']} "
-          f"{params['patch_size']}-pixel patches; device {train.device()}, {args.threads} threads")
+          f"{params['patch_size']}-pixel patches; device {train.device()}, {args.threads} threads"
+          f"{', bfloat16 training' if params['cpu_bf16'] else ''}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         fine, affine = phantom_t1(preset["phantom"]["voxel_mm"], work)

@@ -33,6 +33,7 @@ tested one) computes in plain float32.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -85,9 +86,14 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def autocast(dev: torch.device):
-    """Float16 autocast on CUDA; a no-op context on CPU."""
-    return torch.autocast(dev.type, dtype=torch.float16, enabled=dev.type == "cuda")
+def autocast(dev: torch.device, cpu_bf16: bool = False):
+    """Float16 autocast on CUDA; on the CPU bfloat16 autocast with `cpu_bf16`,
+    else nothing (a no-op context, so that a caller's own autocast region holds)."""
+    if dev.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    if cpu_bf16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def merge_params(defaults: dict, params: dict, method: str) -> dict:
@@ -105,20 +111,26 @@ class Runtime:
 
     device: torch.device
     scaler: torch.amp.GradScaler
+    # bfloat16 autocast of the training steps on a CPU (a method's ``cpu_bf16``
+    # parameter): cores with AVX-512 BF16 run convolutions up to ~2x faster, and
+    # bfloat16 keeps float32's range, so no loss scaling. Predictions (validation,
+    # inference) stay float32: bfloat16's 8-bit mantissa would put ~0.4 % steps
+    # into the output, the size of the 1 % noise a denoiser removes.
+    cpu_bf16: bool = False
 
     @classmethod
-    def create(cls) -> Runtime:
+    def create(cls, cpu_bf16: bool = False) -> Runtime:
         dev = device()
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        return cls(dev, torch.amp.GradScaler(dev.type, enabled=dev.type == "cuda"))
+        return cls(dev, torch.amp.GradScaler(dev.type, enabled=dev.type == "cuda"), cpu_bf16)
 
     @property
     def cuda(self) -> bool:
         return self.device.type == "cuda"
 
     def autocast(self):
-        return autocast(self.device)
+        return autocast(self.device, self.cpu_bf16)
 
     def module(self, net: nn.Module) -> nn.Module:
         """Move a network to the device (channels-last on CUDA, 3D for 3D networks)."""
@@ -236,7 +248,7 @@ def run_training(build: Callable[[Runtime], TrainableModel], *, name: str, itera
               "iterations": iterations}
 
     rng = seed_everything(seed)
-    runtime = Runtime.create()
+    runtime = Runtime.create(bool(params.get("cpu_bf16", False)))
     model = build(runtime)
     state = _TrainState()
     checkpoint = state_dir / CHECKPOINT

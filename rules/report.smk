@@ -59,6 +59,8 @@ rule tables:
             for stem in table_stems()
             for ext in ("md", "csv", "tex")
         ],
+    params:
+        preset=config["preset"],
     log:
         log("report/tables"),
     benchmark:

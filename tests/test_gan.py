@@ -14,7 +14,9 @@ from paired_inputs import AFFINE, write_inputs
 from medsynth import steps, train
 from medsynth.case import TrainingData, extract_arrays
 from medsynth.methods import cyclegan, gan_parts, pix2pix
+from medsynth.infer import predict_slices
 from medsynth.methods.intensity import from_network
+from medsynth.methods.slices import network_source
 from medsynth.tasks import parse_condition
 
 T1_TO_T2 = parse_condition("t1_to_t2", "default", {})
@@ -248,3 +250,29 @@ def test_cyclegan_records_its_disjoint_halves(arrays, tmp_path):
     record = train.load_params(tmp_path / "model")
     assert not set(record["source_half"]) & set(record["target_half"])
     assert sorted(record["source_half"] + record["target_half"]) == [0, 1, 2]
+
+
+def test_cyclegan_crops_are_windows_of_the_padded_slices():
+    batch = np.arange(2 * 1 * 12 * 8, dtype=np.float32).reshape(2, 1, 12, 8)
+    crops = cyclegan.random_crop(batch, 4, np.random.default_rng(0))
+    assert crops.shape == (2, 1, 4, 4)
+    for whole, crop in zip(batch, crops, strict=True):
+        # a window of consecutive rows and columns: row steps of 8, column steps of 1
+        x, y = divmod(int(crop[0, 0, 0] - whole[0, 0, 0]), 8)
+        np.testing.assert_array_equal(crop, whole[:, x:x + 4, y:y + 4])
+    assert cyclegan.random_crop(batch, None, np.random.default_rng(0)) is batch
+    assert cyclegan.random_crop(batch, 8, np.random.default_rng(0)) is batch  # no smaller side
+    with pytest.raises(ValueError, match="multiple of 4"):
+        cyclegan.random_crop(batch, 6, np.random.default_rng(0))
+
+
+def test_cyclegan_trains_on_crops_and_predicts_whole_slices():
+    data = labelled_training_data(4, shape=(48, 40, 4))
+    params = {**cyclegan.DEFAULTS, **TINY["cyclegan"], "crop_size": 32}
+    model = cyclegan.CycleGAN(train.Runtime.create(), params, data, seed=3)
+    source, target = model.sample_batch(np.random.default_rng(0))
+    assert source.shape[-2:] == target.shape[-2:] == (32, 32)
+    assert all(np.isfinite(v) for v in model.train_step((source, target)).values())
+    whole = predict_slices(model.g, network_source(data.source[0], ["T1w"]), 4,
+                           model.runtime.device, cyclegan.PAD_MULTIPLE)
+    assert whole.shape == (48, 40, 4)

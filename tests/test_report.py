@@ -367,3 +367,25 @@ def test_pet_error_table_and_figure(tmp_path):
         np.savez(maps[method], error_pct=error, affine=np.diag([2.0, 2.0, 2.0, 1.0]), subject="001")
     out = pet_error_figure(maps, tmp_path / "pet.png")
     assert imread(out).shape[1] > 300
+
+
+def test_captions_give_each_learned_model_its_budget_and_the_scale(results, tmp_path):
+    compute = pd.DataFrame([
+        {"task": "denoise", "condition": c, "method": "red_wgan", "iterations": it,
+         "train_cpu_s": cpu} for c, it, cpu in (("1", 200, 80.0), ("3", 200, 100.0),
+                                                 ("9", 240, 90.0))] + [
+        {"task": "denoise", "condition": "1", "method": "nlm", "iterations": None,
+         "train_cpu_s": None},
+        {"task": "mr_to_ct", "condition": "default", "method": "unet", "iterations": 520,
+         "train_cpu_s": 91.6}]).assign(collapsed=False)
+    note = tables.budget_note(compute, ["denoise"], "quick")
+    assert note.startswith(" Training budget per model: red_wgan 200-240 iterations, 90 CPU-s "
+                           "(mean of 3 models).")
+    assert "nlm" not in note and "unet" not in note
+    assert "quick preset" in note and "not the papers' scale" in note
+    assert "not the papers' scale" not in tables.budget_note(compute, ["denoise"], "paper")
+    assert tables.budget_note(compute, ["harmonize"], "quick") == ""
+    tables.write_all_tables(results, tmp_path, compute=compute, preset="quick")
+    caption = (tmp_path / "psnr_ssim_by_noise.md").read_text()
+    assert "red_wgan 200-240 iterations, 90 CPU-s" in caption
+    assert "unet 520 iterations, 92 CPU-s" in (tmp_path / "summary_mr_to_ct.md").read_text()

@@ -162,3 +162,27 @@ def test_model_files_are_checked(tmp_path):
     (tmp_path / train.MODEL).write_bytes(b"not a model")
     with pytest.raises(ValueError, match="model.pt: not a readable model file"):
         train.load_modules(tmp_path, torch.device("cpu"))
+
+
+def test_cpu_bf16_runs_the_training_step_in_bfloat16_and_records_it(tmp_path):
+    seen = {}
+
+    class Probe(ToyGAN):
+        def train_step(self, batch):
+            with self.runtime.autocast():
+                seen["step"] = self.gen(self.runtime.tensor(batch[0])).dtype
+            return super().train_step(batch)
+
+        def validate(self):
+            seen["validate"] = self.gen(self.runtime.tensor(self.source[:2])).dtype
+            return super().validate()
+
+    def fit(model_dir, cpu_bf16):
+        train.run_training(lambda runtime: Probe(runtime), name="toy", iterations=2,
+                           model_dir=model_dir, params={"lr": 1e-2, "cpu_bf16": cpu_bf16},
+                           seed=0, threads=1, checkpoint_every=2, log_every=1, val_every=2)
+        return dict(seen)
+
+    assert fit(tmp_path / "bf16", True) == {"step": torch.bfloat16, "validate": torch.float32}
+    assert json.loads((tmp_path / "bf16" / train.PARAMS).read_text())["cpu_bf16"] is True
+    assert fit(tmp_path / "fp32", False) == {"step": torch.float32, "validate": torch.float32}

@@ -13,5 +13,5 @@ with logged(snakemake) as log:
     summary = pd.read_csv(snakemake.input.summary, sep="\t", dtype={"condition": str})
     written = write_all_tables(df, Path(snakemake.output[0]).parent,
                                compute=read_model_table(snakemake.input.compute),
-                               summary=summary)
+                               summary=summary, preset=snakemake.params.preset)
     log.info("wrote %s", ", ".join(map(str, written)))

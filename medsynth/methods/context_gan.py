@@ -98,6 +98,7 @@ DEFAULTS = {
     "lr": 1e-4,  # ours (module docstring)
     "betas": [0.5, 0.999],
     "iterations": 50000,  # per stage; ours
+    "cpu_bf16": False,  # bfloat16 autocast of the training steps on a CPU (train.Runtime)
     "log_every": 100,
     "checkpoint_every": 1000,
     "val_every": 10000,

@@ -30,6 +30,12 @@ Intensities and inference as for pix2pix: the network range of
 :mod:`medsynth.methods.intensity`, Tanh output; slices mirror-padded to a
 multiple of 4 and cropped back; G alone predicts (instance norm makes eval
 and training mode the same).
+
+Random crops (``crop_size``), as the reference code's ``--preprocess crop``
+trains: each step sees a ``crop_size`` square cut at random from each padded
+slice (source and target independently), and inference runs over whole
+slices (the networks are fully convolutional). ``None``, the default, trains
+on whole slices: the paper's 256 x 256 crops are about a whole 1 mm slice.
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ DEFAULTS = {
     "iterations": 400000,  # ~200 epochs of the paper preset's training slices
     "decay_iterations": 200000,
     "min_head_fraction": 0.05,
+    "crop_size": None,  # whole slices (see module docstring)
+    "cpu_bf16": False,  # bfloat16 autocast of the training steps on a CPU (train.Runtime)
     "log_every": 500,
     "checkpoint_every": 5000,
     "val_every": 20000,
@@ -146,6 +154,19 @@ def generator_losses(d_target_fake: torch.Tensor, d_source_fake: torch.Tensor,
     return losses
 
 
+def random_crop(batch: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
+    """One `size` x `size` window of the last two axes of `batch` (B, C, x, y), at a
+    random place per batch element; the batch itself where `size` is None or as
+    large as the slices."""
+    if size is None or size >= min(batch.shape[-2:]):
+        return batch
+    if size % PAD_MULTIPLE:
+        raise ValueError(f"cyclegan: crop_size must be a multiple of {PAD_MULTIPLE}, got {size}")
+    xs = rng.integers(batch.shape[-2] - size + 1, size=len(batch))
+    ys = rng.integers(batch.shape[-1] - size + 1, size=len(batch))
+    return np.stack([b[..., x:x + size, y:y + size] for b, x, y in zip(batch, xs, ys, strict=True)])
+
+
 class CycleGAN(train.TrainableModel):
     """G: source -> target, F: target -> source, and a PatchGAN per domain."""
 
@@ -201,7 +222,8 @@ class CycleGAN(train.TrainableModel):
         n = self.params["batch_size"]
         source = self.source[rng.integers(len(self.source), size=n)]
         target = self.target[rng.integers(len(self.target), size=n)]
-        return pad_slices(source, PAD_MULTIPLE), pad_slices(target, PAD_MULTIPLE)
+        return tuple(random_crop(pad_slices(x, PAD_MULTIPLE), self.params["crop_size"], rng)
+                     for x in (source, target))
 
     def train_step(self, batch) -> dict[str, float]:
         a, b = (self.runtime.tensor(x) for x in batch)

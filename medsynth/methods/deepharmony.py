@@ -59,6 +59,7 @@ DEFAULTS = {
     "lr": 1e-3,
     "bn_momentum": 0.01,  # Keras's 0.99
     "iterations": 30000,  # ours, per orientation
+    "cpu_bf16": False,  # bfloat16 autocast of the training steps on a CPU (train.Runtime)
     "log_every": 100,
     "checkpoint_every": 1000,
     "val_every": 5000,

@@ -73,6 +73,7 @@ DEFAULTS = {
     "min_head_fraction": 0.05,
     "test_time_dropout": True,
     "inference_seed": 0,
+    "cpu_bf16": False,  # bfloat16 autocast of the training steps on a CPU (train.Runtime)
     "log_every": 500,
     "checkpoint_every": 5000,
     "val_every": 20000,

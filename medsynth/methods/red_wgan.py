@@ -78,6 +78,7 @@ DEFAULTS = {
     "lambda_adversarial": 1e-3,
     "perceptual_weights": None,  # local VGG-19 weights; None: the fallback without the term
     "iterations": 20000,
+    "cpu_bf16": False,  # bfloat16 autocast of the training steps on a CPU (train.Runtime)
     "log_every": 100,
     "checkpoint_every": 1000,
     "val_every": 5000,

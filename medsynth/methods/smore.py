@@ -67,6 +67,7 @@ DEFAULTS = {
     "anti_aliasing": "auto",  # auto: only for slices with gaps; on | off
     "fusion_power": 11.0,  # Delbracio & Sapiro 2015
     "min_foreground": 0.25,  # patches need this fraction of head in their target
+    "cpu_bf16": False,  # bfloat16 autocast of the training steps on a CPU (train.Runtime)
     "log_every": 100,
     "checkpoint_every": 1000,
     "infer_batch_size": 8,

@@ -67,6 +67,7 @@ DEFAULTS = {
     "iterations": 50000,  # ours: 4 x 10^5 slices, ~200 passes over 12 subjects at 1 mm
     "min_head_fraction": 0.05,  # slices with less head than this are not sampled
     "flip_lr": False,  # no augmentation: the plain method
+    "cpu_bf16": False,  # bfloat16 autocast of the training steps on a CPU (train.Runtime)
     "log_every": 50,
     "checkpoint_every": 1000,
     "val_every": 2500,

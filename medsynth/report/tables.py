@@ -462,6 +462,32 @@ def collapse_note(compute: pd.DataFrame | None, tasks: Sequence[str]) -> str:
             f"{', '.join(names)}.")
 
 
+def budget_note(compute: pd.DataFrame | None, tasks: Sequence[str], preset: str | None) -> str:
+    """The caption sentences giving each learned model of `tasks` its training budget
+    (iterations, CPU-seconds: the mean over a method's models where it has several)
+    and, below the `paper` preset, saying that the scores are not the papers' scale."""
+    if compute is None or "iterations" not in compute:
+        return ""
+    rows = compute[compute["task"].isin(tasks)]
+    rows = rows[pd.to_numeric(rows["iterations"], errors="coerce").notna()]
+    if rows.empty:
+        return ""
+    budgets = []
+    for method, models in rows.groupby("method", sort=False):
+        iterations = pd.to_numeric(models["iterations"])
+        cpu = pd.to_numeric(models["train_cpu_s"], errors="coerce")
+        span = (f"{iterations.min():,.0f}" if iterations.min() == iterations.max()
+                else f"{iterations.min():,.0f}-{iterations.max():,.0f}")
+        seconds = f", {cpu.mean():,.0f} CPU-s" if cpu.notna().any() else ""
+        each = f" (mean of {len(models)} models)" if len(models) > 1 else ""
+        budgets.append(f"{method} {span} iterations{seconds}{each}")
+    scale = ("" if preset in (None, "paper") else
+             f" The {preset} preset trains each model for a small fraction of its paper's "
+             "schedule: these scores are not the papers' scale (the paper tables give the "
+             "compute ratio).")
+    return f" Training budget per model: {'; '.join(budgets)}.{scale}"
+
+
 CI_NOTE = ("mean [95 % percentile bootstrap CI of the mean, 10,000 resamples] over test "
            "subjects (no CI for one subject)")
 COMPUTE_NOTE = ("Compute per row: training iterations, parameters, training wall and CPU "
@@ -476,13 +502,16 @@ SEEDS_NOTE = (" Methods trained with several seeds (column seeds): each subject'
 
 def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str] | None = None,
                      compute: pd.DataFrame | None = None,
-                     summary: pd.DataFrame | None = None) -> list[Path]:
+                     summary: pd.DataFrame | None = None,
+                     preset: str | None = None) -> list[Path]:
     """``summary_<task>`` per task present, plus ``dice_by_thickness`` and
     ``superres_by_thickness`` (superres), ``harmonization_consistency``
     (harmonize) and ``psnr_ssim_by_noise`` (denoise) when those tasks are present.
     `compute` (``compute.tsv``) adds each row's cost and flags collapsed models;
     `summary` (the compare stage's) gives every table its CIs. Every
-    caption names the evaluation protocol of `df`'s rows, which must be one."""
+    caption names the evaluation protocol of `df`'s rows, which must be one,
+    and, with `compute`, the training budget of the learned models in it
+    (:func:`budget_note`, which names the run's `preset`)."""
     require_columns(df, ID_COLUMNS)
     out_dir = Path(out_dir)
     tasks = task_order(df["task"].unique())
@@ -497,7 +526,8 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
         seeds = SEEDS_NOTE if "seeds" in table.columns else ""
         written += write_table(table, out_dir / f"summary_{task}",
                                f"Task {task}: {cells}, n = {n}.{protocol}{costs}{seeds}"
-                               f"{failure_note(rows)}{collapse_note(compute, [task])}")
+                               f"{failure_note(rows)}{collapse_note(compute, [task])}"
+                               f"{budget_note(compute, [task], preset)}")
     if "mr_to_ct" in tasks and any(c.startswith("pet_") for c in df.columns):
         written += write_table(
             pet_error_table(df, order=order), out_dir / "pet_error",
@@ -511,7 +541,8 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
             "HU-to-μ at 511 keV; reference is the real CT (0 by construction), ct_no_bone the "
             f"real CT with bone set to soft tissue (a Dixon-like control).{protocol}")
     if "superres" in tasks:
-        notes = failure_note(df[df["task"] == "superres"])
+        notes = failure_note(df[df["task"] == "superres"]) + budget_note(compute, ["superres"],
+                                                                         preset)
         written += write_table(
             dice_by_thickness(df, order=order, summary=summary), out_dir / "dice_by_thickness",
             f"Super-resolution: mean tissue Dice (CSF, GM, WM) by slice thickness, {cells}; "
@@ -523,7 +554,8 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
             f"{structural} inside the head, {cells}; the last row is the high-resolution "
             f"image itself.{protocol}{notes}")
     if "harmonize" in tasks:
-        notes = failure_note(df[df["task"] == "harmonize"]) + collapse_note(compute, ["harmonize"])
+        notes = (failure_note(df[df["task"] == "harmonize"]) + collapse_note(compute, ["harmonize"])
+                 + budget_note(compute, ["harmonize"], preset))
         written += write_table(
             harmonization_consistency(df, order=order, summary=summary), out_dir / "harmonization_consistency",
             f"Harmonization, site A to site B, per contrast: PSNR and "
@@ -539,6 +571,7 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
             by_noise, out_dir / "psnr_ssim_by_noise",
             f"Denoising: PSNR and {by_noise.columns[1][1]} by Rician noise level (% of the "
             f"maximum intensity in the head{sbd_note}), {cells}; 'none' is the noisy input."
-            f"{protocol}{collapse_note(compute, ['denoise'])}")
+            f"{protocol}{collapse_note(compute, ['denoise'])}"
+            f"{budget_note(compute, ['denoise'], preset)}")
     return written
 
