@@ -1,14 +1,16 @@
 """DeepHarmony's training throughput and inference time per volume, next to
 histogram matching's on the same volume.
 
-Usage: python benchmarks/deepharmony_time.py [--results results/phantom] [--contrast T1w]
+Usage: python benchmarks/deepharmony_time.py [--results results/phantom]
        [--config config.yaml]
        [--preset quick] [--steps 20] [--threads 2]
 
 Reads the harmonize task's training arrays of a finished run (site-A
-contrasts and the site-B target on one grid: ``<results>/harmonize/AtoB-<contrast>/arrays``,
-which the default run or ``snakemake --cores all --until extract_training_arrays``
-writes). Times ``--steps`` training iterations with the preset's settings
+contrasts and a site-B target on one grid: ``<results>/harmonize/AtoB-<contrast>/arrays``
+for every contrast, which the default run or ``snakemake --cores all --until
+extract_training_arrays`` writes) and stacks them as the workflow's one
+DeepHarmony for every contrast sees them (``train_all_contrasts``). Times
+``--steps`` training iterations with the preset's settings
 (after two warm-up steps; one iteration steps every orientation's network on
 its own batch, so patches/s counts all of them), the 2.5D inference over the
 first validation (else training) volume, and histogram matching's landmark
@@ -28,7 +30,7 @@ from timing import seconds_per_step, timed
 from medsynth import config, train
 from medsynth.case import TrainingData
 from medsynth.methods import deepharmony, histogram_matching
-from medsynth.tasks import parse_condition
+from medsynth.tasks import all_contrasts_condition, contrast_conditions
 
 
 def histogram_matching_fit_and_map(data: TrainingData, volume: np.ndarray) -> np.ndarray:
@@ -47,7 +49,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results/phantom", type=Path)
     parser.add_argument("--config", default="config.yaml", type=Path, help="sites of the run")
-    parser.add_argument("--contrast", default="T1w", choices=("T1w", "T2w", "PDw"))
     parser.add_argument("--preset", default="quick", choices=("smoke", "quick", "paper"))
     parser.add_argument("--steps", type=int, default=20, help="timed training iterations")
     parser.add_argument("--threads", type=int, default=2)
@@ -55,20 +56,21 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     task_config = yaml.safe_load(args.config.read_text())["tasks"]["harmonize"]
-    condition = f"{task_config['source_site']}to{task_config['target_site']}-{args.contrast}"
-    cond = parse_condition("harmonize", condition, task_config)
-    arrays = args.results / "harmonize" / condition / "arrays"
-    if not arrays.is_dir():
-        raise SystemExit(f"{arrays}: no training arrays; run the workflow up to "
-                         "extract_training_arrays first")
-    data = TrainingData.load(arrays, cond)
+    cond = all_contrasts_condition(task_config)
+    condition = cond.name
+    arrays = [args.results / "harmonize" / c.name / "arrays" for c in contrast_conditions(cond)]
+    for folder in arrays:
+        if not folder.is_dir():
+            raise SystemExit(f"{folder}: no training arrays; run the workflow up to "
+                             "extract_training_arrays first")
+    data = TrainingData.all_contrasts(arrays, cond)
     params = train.merge_params(deepharmony.DEFAULTS,
                                 config.method_params({"preset": args.preset}, "deepharmony"),
                                 "deepharmony")
     volume = np.asarray(data.val_source[0] if data.val_source.ndim == 5 else data.source[0],
                         np.float32)
     print(f"{condition}: {data.source.shape[0]} training subjects, volume {volume.shape[1:]}, "
-          f"inputs {list(cond.source_channels)}; preset {args.preset}: widths {params['widths']}"
+          f"inputs {list(cond.source_channels)}, outputs {list(cond.targets)}; preset {args.preset}: widths {params['widths']}"
           f" + {params['bottleneck']}, {params['patch_size']}^2 patches, batch "
           f"{params['batch_size']} x {len(params['orientations'])} orientations; device "
           f"{train.device()}, {args.threads} threads")

@@ -42,7 +42,7 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from medsynth import config, paper_size
-from medsynth.tasks import condition_names
+from medsynth.tasks import condition_names, one_model_for_all_contrasts
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (197, 233, 189)  # the phantom's 1 mm grid (the ICBM 2009a template's)
@@ -98,7 +98,8 @@ def measure(method: str, steps: int, planes: int, cube: int) -> dict:
 def jobs_per_method(test_subjects: int) -> dict[str, tuple[int, int]]:
     """(training jobs, test volumes inferred) of each method in the default config.yaml
     at the paper preset: one training per task and condition it is configured for
-    (SMORE: one per test volume and condition, training and inference together)."""
+    (SMORE: one per test volume and condition, training and inference together;
+    DeepHarmony: one for the harmonize task, every contrast out)."""
     tasks = yaml.safe_load((ROOT / "config.yaml").read_text())["tasks"]
     counts: dict[str, list[int]] = {m: [0, 0] for m in paper_size.METHODS}
     for task, block in tasks.items():
@@ -106,7 +107,9 @@ def jobs_per_method(test_subjects: int) -> dict[str, tuple[int, int]]:
         for method in block["methods"]:
             if method in counts:
                 per_condition = test_subjects if method == "smore" else 1
-                counts[method][0] += n_conditions * per_condition
+                # DeepHarmony: one model for every harmonize contrast
+                shared = one_model_for_all_contrasts(task, method)
+                counts[method][0] += 1 if shared else n_conditions * per_condition
                 counts[method][1] += n_conditions * test_subjects
     return {m: (t, v) for m, (t, v) in counts.items()}
 

@@ -23,6 +23,7 @@ isotropic grid of the scan's in-plane voxels, as ``super-resolve``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -51,15 +52,19 @@ CONTRASTS = ("T1w", "T2w", "PDw", "CT")  # BIDS suffixes a file name may carry
 MIN_FOV_FRACTION = 0.5
 
 
-def apply_model(model_dir, inputs, output, *, task: str | None = None, overwrite: bool = False,
-                threads: int = 1, progress: bool = True) -> Path:
+def apply_model(model_dir, inputs, output, *, task: str | None = None,
+                contrast: str | None = None, overwrite: bool = False, threads: int = 1,
+                progress: bool = True) -> Path:
     """Prepare `inputs` as the model's training data were, predict, and write
     the result onto the first input's grid at `output`.
 
     `inputs` are the contrasts the model was trained on, in its order (its
     ``preparation.json`` lists them); a file whose name carries a BIDS suffix
     (``_T2w.nii.gz``) is checked against it. `task`, when given, must be the
-    model's. `output` is never overwritten unless `overwrite`.
+    model's. `contrast` picks the output of a model that predicts several
+    contrasts (the harmonize task's DeepHarmony: site B's T1w, T2w, ...) and is
+    required there; for any other model it must be its target, if given.
+    `output` is never overwritten unless `overwrite`.
     """
     model_dir, output = Path(model_dir), Path(output)
     inputs = [Path(p) for p in inputs]
@@ -70,6 +75,7 @@ def apply_model(model_dir, inputs, output, *, task: str | None = None, overwrite
         raise io.InputError(record_path, f"this model was trained for task {rec['task']!r} "
                                          f"({rec['method']}), not {task!r}")
     _check_contrasts(inputs, rec["contrasts"], record_path)
+    condition = _output_condition(rec, contrast, record_path)
     images = [io.load_volume(p) for p in inputs]
     if registry.get(rec["method"]).kind == "self_supervised":
         return _self_supervised(rec, inputs[0], images[0], output, threads)
@@ -85,7 +91,7 @@ def apply_model(model_dir, inputs, output, *, task: str | None = None, overwrite
         prep = _prepare(inputs, images, rec, Path(tmp))
         bar.update()
         bar.set_postfix_str("predicting")
-        case = Case(subject=_stem(inputs[0]), condition=preparation.condition(rec),
+        case = Case(subject=_stem(inputs[0]), condition=condition,
                     source=prep.source, source_affine=prep.affine, target_shape=prep.shape,
                     target_affine=prep.affine, head_mask=prep.mask, brain_mask=prep.mask)
         with _prediction_progress(progress):
@@ -210,6 +216,22 @@ def _self_supervised(rec: dict, path: Path, image: nib.Nifti1Image, output: Path
         smore.super_resolve_file(path, staging, rec["method_params"], seed=rec["seed"],
                                  threads=threads, work_dir=work_dir)
     return output
+
+
+def _output_condition(rec: dict, contrast: str | None, record_path: Path):
+    """The model's condition, narrowed to the output `contrast` for a model of
+    several output contrasts."""
+    cond = preparation.condition(rec)
+    outputs = list(cond.output_contrasts)
+    if len(outputs) > 1:
+        if contrast not in outputs:
+            given = "none given" if contrast is None else f"not {contrast}"
+            raise io.InputError(record_path, f"this model outputs {', '.join(outputs)}: pick one "
+                                             f"with --contrast ({given})")
+        return dataclasses.replace(cond, target=contrast, targets=())
+    if contrast is not None and contrast != cond.target:
+        raise io.InputError(record_path, f"this model outputs {cond.target}, not {contrast}")
+    return cond
 
 
 def _check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from medsynth import io
 from medsynth.preprocess.misregister import misregister
-from medsynth.tasks import Condition
+from medsynth.tasks import Condition, contrast_conditions
 
 
 def input_path(inputs_dir: str | Path, subject: str, role: str) -> Path:
@@ -172,6 +172,48 @@ class TrainingData:
                   for f in ("source", "target", "mask", "val_source", "val_target", "val_mask")]
         return cls(condition, *stacks)
 
+    @classmethod
+    def all_contrasts(cls, arrays_dirs, condition: Condition) -> TrainingData:
+        """One training set with every contrast as a target (an all-contrasts
+        harmonize condition, :func:`medsynth.tasks.all_contrasts_condition`), in
+        memory, from the one-contrast conditions' arrays given in its output order.
+
+        Those conditions hold the same site-A sources (their primary contrast
+        first) and differ in their site-B target: the sources are taken from the
+        first, reordered to `condition`'s channels, and the targets stacked as
+        channels, shapes source (S, C, x, y, z) and target (S, K, x, y, z).
+        """
+        arrays_dirs = list(arrays_dirs)
+        parts = contrast_conditions(condition)
+        if len(arrays_dirs) != len(parts):
+            raise ValueError(f"{condition.name}: {len(parts)} contrasts "
+                             f"({', '.join(condition.targets)}) need as many training sets, "
+                             f"got {len(arrays_dirs)}")
+        loaded = [cls.load(d, c) for d, c in zip(arrays_dirs, parts, strict=True)]
+        first = loaded[0]
+        order = [first.condition.source_channels.index(c) for c in condition.source_channels]
+
+        def sources(array):
+            return np.asarray(array)[:, order] if np.ndim(array) == 5 else np.asarray(array)
+
+        def targets(role):
+            stacks = [np.asarray(getattr(p, role)) for p in loaded]
+            if stacks[0].ndim != 5:  # no validation subjects
+                return stacks[0]
+            for d, stack in zip(arrays_dirs, stacks, strict=True):
+                if stack.shape != stacks[0].shape:
+                    raise ValueError(f"{d}: {role} {stack.shape} differs from "
+                                     f"{arrays_dirs[0]}'s {stacks[0].shape}; extract the "
+                                     "contrasts' arrays from one split")
+            return np.concatenate(stacks, axis=1)
+
+        return cls(condition, sources(first.source), targets("target"), np.asarray(first.mask),
+                   sources(first.val_source), targets("val_target"), np.asarray(first.val_mask))
+
     @property
     def in_channels(self) -> int:
         return int(self.source.shape[1])
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.target.shape[1])

@@ -91,7 +91,7 @@ def cmd_apply(args) -> None:
     from medsynth.apply import apply_model
 
     out = apply_model(args.model, args.inputs, args.output, task=args.task,
-                      overwrite=args.overwrite, threads=args.threads)
+                      contrast=args.contrast, overwrite=args.overwrite, threads=args.threads)
     print(f"wrote {out}")
 
 
@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the model's contrasts, in its order (its preparation.json)")
     p.add_argument("output", type=Path, metavar="OUTPUT", help="the result, on the first INPUT's grid")
     p.add_argument("--task", choices=sorted(TASKS), help="refuse a model of another task")
+    p.add_argument("--contrast", help="the output contrast of a model that predicts several "
+                                      "(harmonize's DeepHarmony: T1w, T2w, ...)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     p.set_defaults(func=cmd_apply)

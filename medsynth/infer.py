@@ -77,9 +77,11 @@ def crop_slices(batch, shape: tuple[int, int], multiple: int):
 
 
 def predict_slices(net: nn.Module, source: np.ndarray, batch_size: int, device: torch.device,
-                   pad_multiple: int, train_mode: bool = False) -> np.ndarray:
-    """Apply a 2D network, (B, C, x, y) -> (B, 1, x, y), to every axial slice of
-    `source` (C, x, y, z); returns the (x, y, z) float32 output on the same grid.
+                   pad_multiple: int, train_mode: bool = False,
+                   channels: list[int] | None = None) -> np.ndarray:
+    """Apply a 2D network, (B, C, x, y) -> (B, K, x, y), to every axial slice of
+    `source` (C, x, y, z); returns its first output channel, (x, y, z) float32 on
+    the same grid, or with `channels` those output channels, (len, x, y, z).
 
     Runs under ``torch.inference_mode`` (float16 autocast on CUDA) in eval
     mode, or in training mode with `train_mode` (pix2pix's test-time dropout
@@ -89,7 +91,8 @@ def predict_slices(net: nn.Module, source: np.ndarray, batch_size: int, device: 
     if source.ndim != 4:
         raise ValueError(f"source must be (channels, x, y, z), got shape {source.shape}")
     _, nx, ny, nz = source.shape
-    out = np.empty((nx, ny, nz), dtype=np.float32)
+    keep = [0] if channels is None else list(channels)
+    out = np.empty((len(keep), nx, ny, nz), dtype=np.float32)
     was_training = net.training
     net.train(train_mode)
     try:
@@ -100,11 +103,11 @@ def predict_slices(net: nn.Module, source: np.ndarray, batch_size: int, device: 
                 batch = torch.from_numpy(pad_slices(slices, pad_multiple)).to(device)
                 if device.type == "cuda":
                     batch = batch.contiguous(memory_format=torch.channels_last)
-                pred = crop_slices(net(batch)[:, 0], (nx, ny), pad_multiple)
+                pred = crop_slices(net(batch)[:, keep], (nx, ny), pad_multiple)
                 out[..., k0:k1] = np.moveaxis(pred.float().cpu().numpy(), 0, -1)
     finally:
         net.train(was_training)
-    return out
+    return out[0] if channels is None else out
 
 
 def predict_volume(net: nn.Module, source: np.ndarray, device: torch.device, halo: int,

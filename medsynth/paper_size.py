@@ -27,7 +27,7 @@ from medsynth.methods import (
     smore_pairs,
     unet,
 )
-from medsynth.tasks import parse_condition
+from medsynth.tasks import all_contrasts_condition, parse_condition
 
 METHODS = ("unet", "pix2pix", "cyclegan", "context_gan", "red_wgan", "deepharmony", "smore")
 MODULES = {"unet": unet, "pix2pix": pix2pix, "cyclegan": cyclegan, "context_gan": context_gan,
@@ -71,11 +71,14 @@ def build(method: str, params: dict, shape: tuple[int, int, int],
     """`method` with `params` on random training arrays of grid `shape`."""
     runtime = train.Runtime.create()
     device = runtime.device
-    if method == "deepharmony":
-        data = _data(shape, 3, "harmonize", "AtoB-T1w", rng)
+    if method == "deepharmony":  # the workflow's one model, every harmonize contrast out
+        one = _data(shape, 3, "harmonize", "AtoB-T1w", rng)
+        targets = rng.random((2, 3, *shape), dtype=np.float32)
+        data = TrainingData(all_contrasts_condition(TASK_CONFIGS["harmonize"]), one.source,
+                            targets, one.mask, one.val_source, one.val_target, one.val_mask)
         model = deepharmony.DeepHarmonyModel(runtime, params, data)
-        return Probe(model, lambda v: deepharmony.harmonise(model.nets, v, params["infer_batch_size"],
-                                                            device), 3)
+        return Probe(model, lambda v: list(deepharmony.harmonise(
+            model.nets, v, params["infer_batch_size"], device, [0, 1, 2])), 3)
     if method == "smore":
         slices = rng.random((4, shape[0], shape[1]), dtype=np.float32)
         pairs = smore_pairs.PatchPairs.build([slices], [slices], params["patch_size"], 0.0)

@@ -100,6 +100,9 @@ def record(*, method: str, cond: Condition, method_params: dict, seed: int, grid
         "head_mask_in_training": _mask_source(dataset),
         "contrasts": list(cond.source_channels),
         "target": {"contrast": cond.target,
+                   # the model's output contrasts, in channel order (one but for an
+                   # all-contrasts harmonizer, whose `contrast` is "": apply picks one)
+                   "contrasts": list(cond.output_contrasts),
                    "unit": "HU" if cond.is_ct else
                    "normalised MR: the head's 99th percentile is 1",
                    "background": target_background},
@@ -152,4 +155,5 @@ def condition(rec: dict) -> Condition:
     """The Condition a record was trained under."""
     fields = dict(rec["condition"])
     fields["source_channels"] = tuple(fields["source_channels"])
+    fields["targets"] = tuple(fields.get("targets", ()))
     return Condition(**fields)

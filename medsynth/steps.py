@@ -26,7 +26,10 @@ def train(method: str, cond: Condition, arrays_dir, model_dir, params: dict,
     `medsynth apply`; `dataset` says where the training head masks came from).
 
     `arrays_dir` may be a list of several conditions' arrays, trained on
-    together under `cond` (one denoiser for every noise level). `state_dir`
+    together under `cond`: pooled subjects (one denoiser for every noise
+    level), or, for a condition with several target contrasts (harmonize's
+    one DeepHarmony for every contrast), the contrasts' arrays in its output
+    order, their targets stacked as channels. `state_dir`
     holds the resumable checkpoint; it defaults to a sibling of `model_dir` so
     that removing a failed job's outputs keeps it.
     """
@@ -34,7 +37,12 @@ def train(method: str, cond: Condition, arrays_dir, model_dir, params: dict,
     if info.kind != "trained":
         raise ValueError(f"method {method!r} is {info.kind}: it has no training step")
     dirs = [arrays_dir] if isinstance(arrays_dir, str | Path) else list(arrays_dir)
-    data = TrainingData.load(dirs[0], cond) if len(dirs) == 1 else TrainingData.pooled(dirs, cond)
+    if cond.targets:
+        data = TrainingData.all_contrasts(dirs, cond)
+    elif len(dirs) == 1:
+        data = TrainingData.load(dirs[0], cond)
+    else:
+        data = TrainingData.pooled(dirs, cond)
     grid = training_grid(dirs[0])
     Path(model_dir).mkdir(parents=True, exist_ok=True)
     state_dir = Path(state_dir) if state_dir else Path(model_dir).with_name("train_state")
@@ -47,9 +55,10 @@ def train(method: str, cond: Condition, arrays_dir, model_dir, params: dict,
 
 
 def _background(data: TrainingData) -> float | None:
-    """The training targets' median outside the head: what apply writes there."""
-    outside = [np.asarray(t[0])[~np.asarray(m[0], bool)] for t, m in zip(data.target, data.mask,
-                                                                      strict=True)]
+    """The training targets' median outside the head (over every target contrast):
+    what apply writes there."""
+    outside = [np.asarray(t)[:, ~np.asarray(m[0], bool)].ravel()
+               for t, m in zip(data.target, data.mask, strict=True)]
     values = np.concatenate(outside) if outside else np.zeros(0)
     return float(np.median(values)) if values.size else None
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medsynth import methods as registry
+
 MR_CONTRASTS = ("T1w", "T2w", "PDw")
 
 
@@ -82,10 +84,18 @@ class Condition:
     # own noise, and it is predicted with the models of `trained_on`
     external: str | None = None
     trained_on: str | None = None
+    # a model condition whose network outputs several contrasts at once (harmonize's
+    # all-contrasts DeepHarmony), in output-channel order; `target` is then ""
+    targets: tuple[str, ...] = ()
 
     @property
     def is_ct(self) -> bool:
         return self.target == "CT"
+
+    @property
+    def output_contrasts(self) -> tuple[str, ...]:
+        """The contrasts a model of this condition outputs, one channel each."""
+        return self.targets or (self.target,)
 
 
 ALL_LEVELS = "all-levels"  # where a model trained on every noise level together lives
@@ -101,12 +111,24 @@ def is_external(condition: str) -> bool:
     return condition.startswith(SBD_PREFIX)
 
 
-def model_condition(task: str, condition: str, task_config: dict) -> str:
+def one_model_for_all_contrasts(task: str, method: str | None) -> bool:
+    """Whether `method` trains one model whose outputs are every target contrast
+    of the task (harmonize's DeepHarmony, as in its paper), shared by the
+    task's conditions, rather than one model per condition."""
+    info = registry.REGISTRY.get(method) if method else None
+    return task == "harmonize" and info is not None and info.all_contrasts
+
+
+def model_condition(task: str, condition: str, task_config: dict,
+                    method: str | None = None) -> str:
     """The condition whose trained model predicts `condition`: its own, its
-    synthetic twin for an external test set, or all-levels for a denoiser
-    trained on every level together."""
+    synthetic twin for an external test set, all-levels for a denoiser
+    trained on every level together, or the site pair (``AtoB``) for a
+    harmonizer whose one model outputs every contrast (`method`'s registry entry)."""
     if task == "denoise" and not one_model_per_level(task_config):
         return ALL_LEVELS
+    if one_model_for_all_contrasts(task, method):
+        return all_contrasts_name(task_config)
     if is_external(condition):
         return parse_condition(task, condition, task_config).trained_on
     return condition
@@ -116,6 +138,36 @@ def all_levels_condition() -> Condition:
     """The denoise condition of a model trained on every noise level together
     (RED-WGAN-m): same images, no single noise level."""
     return Condition("denoise", ALL_LEVELS, ("T1w",), "A", "T1w", "A")
+
+
+def all_contrasts_name(task_config: dict) -> str:
+    """The harmonize model condition of a network that outputs every contrast:
+    the site pair alone, ``AtoB`` (its conditions are ``AtoB-<contrast>``)."""
+    return f"{task_config['source_site']}to{task_config['target_site']}"
+
+
+def _harmonize_condition(name: str, contrast: str, contrasts, source_site: str,
+                         target_site: str) -> Condition:
+    """Site A's contrasts, `contrast` first, to site B's `contrast`."""
+    others = tuple(c for c in contrasts if c != contrast)
+    return Condition("harmonize", name, (contrast, *others), source_site, contrast, target_site)
+
+
+def all_contrasts_condition(task_config: dict) -> Condition:
+    """The harmonize condition of one model for every contrast (DeepHarmony's
+    design): every site-A contrast in, in the configured order, and every
+    site-B contrast out, one output channel each in the same order."""
+    contrasts = tuple(task_config["contrasts"])
+    return Condition("harmonize", all_contrasts_name(task_config), contrasts,
+                     task_config["source_site"], "", task_config["target_site"],
+                     targets=contrasts)
+
+
+def contrast_conditions(cond: Condition) -> list[Condition]:
+    """The one-contrast conditions (``AtoB-<contrast>``) whose training arrays an
+    all-contrasts condition stacks, in its output order."""
+    return [_harmonize_condition(f"{cond.name}-{c}", c, cond.source_channels, cond.source_site,
+                                 cond.target_site) for c in cond.targets]
 
 
 def parse_condition(task: str, condition: str, task_config: dict) -> Condition:
@@ -135,10 +187,7 @@ def parse_condition(task: str, condition: str, task_config: dict) -> Condition:
         return Condition(task, condition, ("T1w",), "A", "T1w", "A", thickness_mm=mm,
                          spacing_mm=mm + task_config.get("slice_gap_mm", 0.0))
     if task == "harmonize":
-        contrast = condition.split("-", 1)[1]
-        others = tuple(c for c in task_config["contrasts"] if c != contrast)
-        return Condition(
-            task, condition, (contrast, *others),
-            task_config["source_site"], contrast, task_config["target_site"],
-        )
+        return _harmonize_condition(condition, condition.split("-", 1)[1],
+                                    task_config["contrasts"], task_config["source_site"],
+                                    task_config["target_site"])
     return Condition(task, condition, (spec.source,), "A", spec.target, "A")

@@ -18,6 +18,7 @@ from medsynth.tasks import (
     SBD_PREFIX,
     SBD_SUBJECT,
     TASKS,
+    all_contrasts_condition,
     all_levels_condition,
     is_external,
     model_condition,
@@ -213,11 +214,22 @@ def self_supervised_model_dir(task="{task}", condition="{condition}", method="{m
     return f"{task_dir(task, condition)}/{method}/model/sub-{subject}"
 
 
+def model_condition_of(task, condition, folder):
+    """The condition whose model a trained method's folder predicts `condition` with
+    (see medsynth.tasks.model_condition)."""
+    method = replicates.parse_folder(folder, SEEDS)[0]
+    return model_condition(task, condition, config["tasks"][task], method)
+
+
 def trained_model_dir(task, condition, folder):
     """Where the model a trained method (of one seed's folder) predicts a condition
-    with lives (see medsynth.tasks.model_condition)."""
-    condition = model_condition(task, condition, config["tasks"][task])
-    return f"{task_dir(task, condition)}/{folder}/model"
+    with lives."""
+    return f"{task_dir(task, model_condition_of(task, condition, folder))}/{folder}/model"
+
+
+def harmonize_model_condition():
+    """The harmonize model condition of a network that outputs every contrast (AtoB)."""
+    return all_contrasts_condition(config["tasks"]["harmonize"])
 
 
 def _configured():
@@ -241,8 +253,7 @@ def trained_model_dirs():
 
 
 def _train_benchmark(task, condition, folder):
-    condition = model_condition(task, condition, config["tasks"][task])
-    return bench(f"train/{task}_{condition}_{folder}")
+    return bench(f"train/{task}_{model_condition_of(task, condition, folder)}_{folder}")
 
 
 def compute_entries():

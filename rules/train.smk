@@ -88,3 +88,43 @@ rule train_all_levels:
         "../envs/medsynth.yaml"
     script:
         "../workflow_scripts/train.py"
+
+
+if "harmonize" in CONDITIONS:
+
+    ruleorder: train_all_contrasts > train
+
+    rule train_all_contrasts:
+        """One harmonizer for every contrast (DeepHarmony's design: one output
+        channel per contrast), trained on the contrast conditions' arrays together
+        and shared by those conditions (methods marked all_contrasts in the registry)."""
+        input:
+            lambda w: [f"{task_dir('harmonize', c)}/arrays" for c in CONDITIONS["harmonize"]],
+        output:
+            report(
+                directory(f"{task_dir('harmonize', harmonize_model_condition().name)}/{{method}}/model"),
+                patterns=["loss.png"],
+                caption="../report/training.rst",
+                category="Training",
+                subcategory="harmonize all contrasts {method}",
+            ),
+        params:
+            condition=harmonize_model_condition(),
+            method=method_of,
+            method_params=lambda w: msconfig.method_params(config, method_of(w)),
+            seed=seed_of,
+            state_dir=f"{task_dir('harmonize', harmonize_model_condition().name)}/{{method}}/train_state",
+            dataset=DATASET,
+        wildcard_constraints:
+            method=folder_pattern(*[m for m in registry.of_kind("trained")
+                                    if registry.get(m).all_contrasts]),
+        threads: PRESET["threads"]["train"]
+        priority: 1
+        log:
+            log(f"train/harmonize_{harmonize_model_condition().name}_{{method}}"),
+        benchmark:
+            bench(f"train/harmonize_{harmonize_model_condition().name}_{{method}}")
+        conda:
+            "../envs/medsynth.yaml"
+        script:
+            "../workflow_scripts/train.py"

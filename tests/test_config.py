@@ -83,6 +83,13 @@ def test_sbd_conditions_test_the_models_of_their_synthetic_twins():
     assert condition_names("denoise", {**denoise, "sbd_test": False}) == ["noise-3", "noise-4"]
 
 
+def test_deepharmony_shares_one_model_across_the_harmonize_contrasts():
+    harmonize = {"source_site": "A", "target_site": "B", "contrasts": ["T1w", "T2w"]}
+    # DeepHarmony's one network outputs every contrast; histogram matching fits each
+    assert model_condition("harmonize", "AtoB-T2w", harmonize, "deepharmony") == "AtoB"
+    assert model_condition("harmonize", "AtoB-T2w", harmonize, "histogram_matching") == "AtoB-T2w"
+
+
 def test_test_subjects_sets_the_test_split_and_grows_the_cohort():
     from medsynth.config import preset
 

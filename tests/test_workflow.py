@@ -27,7 +27,7 @@ from medsynth.apply import apply_model
 from medsynth.cli import main
 from medsynth.config import task_conditions
 from medsynth.preprocess.resample import resample_to_grid
-from medsynth.tasks import sbd_levels
+from medsynth.tasks import model_condition, sbd_levels
 
 pytestmark = pytest.mark.slow
 
@@ -171,25 +171,35 @@ def test_apply_uses_the_runs_models_on_the_subjects_scans_and_on_another_grid(sm
     (evaluate's MAE, computed on the run's grid)."""
     subject = _test_subjects(smoke_run)[0]
     models = sorted(smoke_run.glob("*/*/*/model/preparation.json"))
-    trained = {(t, c, m) for t, cs in task_conditions(REPO_CONFIG).items() for c in cs
+    # one model per trained (task, condition, method), DeepHarmony's one for every
+    # harmonize contrast (harmonize/AtoB)
+    trained = {(t, model_condition(t, c, REPO_CONFIG["tasks"][t], m), m)
+               for t, cs in task_conditions(REPO_CONFIG).items() for c in cs
                for m in REPO_CONFIG["tasks"][t]["methods"] if registry.get(m).kind == "trained"}
     assert {tuple(p.parts[-5:-2]) for p in models} == trained
+    assert ("harmonize", "AtoB", "deepharmony") in trained
     assert list(smoke_run.glob(f"superres/*/smore/model/sub-{subject}/preparation.json"))
     for record in models:
-        task, condition, method = record.parts[-5:-2]
+        task, trained_as, method = record.parts[-5:-2]
         if task == "denoise":  # its noisy inputs exist only after preprocessing
             continue
         rec = json.loads(record.read_text())
         scans = [smoke_run / "rawdata" / f"sub-{subject}" / "anat" /
                  f"sub-{subject}_acq-A_{contrast}.nii.gz" for contrast in rec["contrasts"]]
-        out = tmp_path / f"{task}_{condition}_{method}.nii.gz"
-        apply_model(record.parent, scans, out, task=task, progress=False)
-        pred = nib.load(smoke_run / task / condition / method / "pred" / f"sub-{subject}.nii.gz")
-        head = nib.load(smoke_run / task / condition / "inputs" / f"sub-{subject}_mask.nii.gz")
-        head = np.asarray(head.dataobj) > 0
-        expected = np.asarray(pred.dataobj)
-        np.testing.assert_allclose(np.asarray(nib.load(out).dataobj)[head], expected[head],
-                                   atol=1e-4 * expected[head].std(), err_msg=str(record))
+        several = len(rec["target"]["contrasts"]) > 1  # each a condition of its own
+        for contrast in rec["target"]["contrasts"]:
+            condition = f"{trained_as}-{contrast}" if several else trained_as
+            out = tmp_path / f"{task}_{condition}_{method}.nii.gz"
+            apply_model(record.parent, scans, out, task=task,
+                        contrast=contrast if several else None, progress=False)
+            pred = nib.load(smoke_run / task / condition / method / "pred" /
+                            f"sub-{subject}.nii.gz")
+            head = nib.load(smoke_run / task / condition / "inputs" /
+                            f"sub-{subject}_mask.nii.gz")
+            head = np.asarray(head.dataobj) > 0
+            expected = np.asarray(pred.dataobj)
+            np.testing.assert_allclose(np.asarray(nib.load(out).dataobj)[head], expected[head],
+                                       atol=1e-4 * expected[head].std(), err_msg=str(out))
 
     anat = smoke_run / "rawdata" / f"sub-{subject}" / "anat"
     t1, t1_affine = io.load_array(anat / f"sub-{subject}_acq-A_T1w.nii.gz")
@@ -249,6 +259,23 @@ def test_one_denoiser_for_all_levels_is_one_training_job(tmp_path):
     assert counts["train_all_levels"] == "1"
     assert "train" not in counts  # no per-level training
     assert counts["extract_training_arrays"] == "2"  # each level's arrays feed the one model
+
+
+def test_one_deepharmony_for_every_harmonize_contrast_is_one_training_job(tmp_path):
+    """DeepHarmony's network outputs every contrast: one training for the task;
+    histogram matching still fits each condition."""
+    config = {**SMOKE_CONFIG, "tasks": {"harmonize": {
+        **SMOKE_CONFIG["tasks"]["harmonize"], "contrasts": ["T1w", "T2w", "PDw"]}}}
+    result = snakemake(tmp_path, "-n", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", text, re.M))
+    assert counts["train_all_contrasts"] == "1"
+    assert counts["train"] == "3"  # histogram_matching, per condition
+    assert counts["extract_training_arrays"] == "3"  # each contrast's arrays feed the one model
+    models = set(re.findall(r"output: \S+/harmonize/(\S+)/model\b", text))
+    assert models == {"AtoB/deepharmony", "AtoB-T1w/histogram_matching",
+                      "AtoB-T2w/histogram_matching", "AtoB-PDw/histogram_matching"}
 
 
 def test_two_training_seeds_train_two_models_predict_twice_and_report_the_seed_spread(tmp_path):

@@ -1,5 +1,5 @@
-"""Rules train and train_all_levels: fit one trained method on a task/condition's
-training arrays (or on several conditions' together)."""
+"""Rules train, train_all_levels and train_all_contrasts: fit one trained method
+on a task/condition's training arrays (or on several conditions' together)."""
 
 from medsynth import steps
 from medsynth.workflow import logged

@@ -12,6 +12,10 @@ Kinds, which shape the DAG:
 - ``self_supervised``: trained on each test subject's own input and applied
   to it in the same job (rule ``self_supervised``): SMORE.
 
+A trained harmonizer marked ``all_contrasts`` (DeepHarmony) is fitted once for
+the harmonize task, every contrast out (rule ``train_all_contrasts``), and
+predicts each contrast's condition with that one model.
+
 A trained or per-volume method's module provides ``predict(case, params,
 model_dir)`` returning the prediction on the target grid, and trained methods
 also ``fit(data, params, model_dir, seed, threads)``. A self-supervised one
@@ -32,6 +36,9 @@ class MethodInfo:
     tasks: tuple[str, ...]
     module: str
     summary: str
+    # harmonize: one model outputs every target contrast and serves all the
+    # task's conditions (trained once, rule train_all_contrasts)
+    all_contrasts: bool = False
 
 
 _METHODS = [
@@ -65,7 +72,8 @@ _METHODS = [
                "auto-context cascade (Nie 2017)"),
     MethodInfo("deepharmony", "trained", ("harmonize",), "medsynth.methods.deepharmony",
                "multi-contrast 2D U-Net with strided convolutions, L1, one network per "
-               "orientation combined by the median (Dewey 2019)"),
+               "orientation combined by the median; one model outputs every contrast "
+               "(Dewey 2019)", all_contrasts=True),
     MethodInfo("cyclegan", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.cyclegan",
                "unpaired cycle-consistent GAN, ResNet generators (Zhu 2017; Wolterink 2017)"),
 ]

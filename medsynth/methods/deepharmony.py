@@ -6,7 +6,12 @@ contrast harmonization across scanner changes", Magn Reson Imaging 64:160-170,
 
 Training data are travelling subjects: the same heads scanned on protocol A
 (the source channels, every contrast the task has) and protocol B (the
-target), co-registered on one grid.
+targets), co-registered on one grid. As in the paper, one network maps every
+protocol-A contrast to every protocol-B contrast at once, one output channel
+per contrast: the workflow trains one DeepHarmony for the harmonize task (its
+model condition ``AtoB``, :func:`medsynth.tasks.all_contrasts_condition`, rule
+``train_all_contrasts``), and each condition (``AtoB-T1w``, ...) predicts with
+it, keeping its own contrast's output channel.
 
 Network (:class:`DeepHarmonyUNet`), the paper's modified U-Net: four levels
 of 16, 32, 64 and 128 feature maps and 256 at the bottleneck; each level a
@@ -19,16 +24,21 @@ themselves as well as from the features.
 
 Training: 2D patches (128 x 128 in the paper) centred on voxels drawn
 uniformly from the head, zero outside the volume, the mean absolute error
-(L1) and Adam at 1e-3. 2.5D: one network per orientation (axial, coronal,
+(L1, averaged over the output contrasts) and Adam at 1e-3. 2.5D: one network per orientation (axial, coronal,
 sagittal), trained side by side, each step on a batch of its own plane; at
 inference each network runs over every slice of its orientation and the three
 volumes are combined by their voxel-wise median. Intensities stay on the
 normalised scale of preprocessing (the final ReLU keeps them non-negative).
 
-Deviations, stated: the paper's network outputs every contrast at once; the
-suite's harmonize conditions are one target contrast each (``AtoB-T1w``,
-...), so each condition trains its own DeepHarmony with all site-A contrasts
-in and that contrast out. The batch size and the iteration count are ours
+Validation scores every output contrast: ``mae_<contrast>`` inside the head
+for each, ``mae`` their mean, and the smallest spread over contrasts and
+subjects (a collapse of any one output counts).
+
+A model trained on one contrast condition alone (``medsynth train`` with
+``--condition AtoB-T2w``) has one output channel, as a single-contrast
+network; the workflow never trains one.
+
+Deviations, stated: the batch size and the iteration count are ours
 (the paper trained 200 epochs and kept epoch 120); batch normalisation keeps
 Keras's momentum (0.99, i.e. 0.01 here; Keras was the original framework) in
 the `paper` preset, and ``bn_momentum`` 0.1 in `quick`, where a few hundred
@@ -48,7 +58,7 @@ from torch import nn
 from medsynth import train
 from medsynth.case import Case, TrainingData
 from medsynth.infer import predict_slices
-from medsynth.methods.slices import load_network, model_record, trained_record, validation_scores
+from medsynth.methods.slices import load_network, model_record, validation_scores
 
 DEFAULTS = {
     "widths": [16, 32, 64, 128],  # the paper's Fig. 2
@@ -138,7 +148,8 @@ class HeadPatches:
         self.shape = source.shape[2:]
 
     def sample(self, rng: np.random.Generator, batch_size: int, axis: int):
-        """(B, C, size, size) source and (B, 1, size, size) target patches of one orientation."""
+        """(B, C, size, size) source and (B, K, size, size) target patches (K output
+        contrasts) of one orientation."""
         subjects = rng.choice(len(self.voxels), size=batch_size, p=self.weights)
         sources, targets = [], []
         for s in subjects:
@@ -150,16 +161,19 @@ class HeadPatches:
 
 
 def harmonise(nets: dict[str, DeepHarmonyUNet], source: np.ndarray, batch_size: int,
-              device: torch.device) -> np.ndarray:
+              device: torch.device, channels: list[int] | None = None) -> np.ndarray:
     """The 2.5D prediction for a (C, x, y, z) source: each orientation's network
-    over all its slices, combined by the voxel-wise median; (x, y, z) float32."""
+    over all its slices, combined by the voxel-wise median; the first output
+    channel, (x, y, z) float32, or with `channels` those, (len, x, y, z)."""
+    keep = [0] if channels is None else list(channels)
     volumes = []
     for orientation, net in nets.items():
         axis = AXES[orientation]
         planes = np.moveaxis(source, 1 + axis, -1)  # the sliced axis last, as predict_slices wants
-        out = predict_slices(net, planes, batch_size, device, net.multiple)
-        volumes.append(np.moveaxis(out, -1, axis))
-    return np.median(np.stack(volumes), axis=0).astype(np.float32)
+        out = predict_slices(net, planes, batch_size, device, net.multiple, channels=keep)
+        volumes.append(np.moveaxis(out, -1, 1 + axis))
+    median = np.median(np.stack(volumes), axis=0).astype(np.float32)
+    return median[0] if channels is None else median
 
 
 class DeepHarmonyModel(train.TrainableModel):
@@ -171,13 +185,17 @@ class DeepHarmonyModel(train.TrainableModel):
         self.patches = HeadPatches(np.asarray(data.source, np.float32),
                                    np.asarray(data.target, np.float32), data.mask,
                                    params["patch_size"])
-        self.nets = {o: runtime.module(_network(data.in_channels, params))
+        self.contrasts = list(data.condition.output_contrasts)
+        if data.out_channels != len(self.contrasts):
+            raise ValueError(f"deepharmony: {data.out_channels} target channels for the "
+                             f"contrasts {self.contrasts}")
+        self.nets = {o: runtime.module(_network(data.in_channels, len(self.contrasts), params))
                      for o in params["orientations"]}
         self.opts = {o: torch.optim.Adam(net.parameters(), lr=params["lr"])
                      for o, net in self.nets.items()}
         n_val = data.val_source.shape[0] if data.val_source.ndim == 5 else 0
         self.validation = [(np.asarray(data.val_source[s], np.float32),
-                            np.asarray(data.val_target[s, 0]), np.asarray(data.val_mask[s, 0], bool))
+                            np.asarray(data.val_target[s]), np.asarray(data.val_mask[s, 0], bool))
                            for s in range(n_val)]
 
     def modules(self) -> dict[str, nn.Module]:
@@ -195,21 +213,51 @@ class DeepHarmonyModel(train.TrainableModel):
             source, target = (self.runtime.tensor(a) for a in batch[orientation])
             with self.runtime.autocast():
                 pred = net(source)
-            loss = nn.functional.l1_loss(pred.float(), target)
+            loss = nn.functional.l1_loss(pred.float(), target)  # the mean over every output
             self.runtime.optimize(self.opts[orientation], loss)
             losses[f"l1_{orientation}"] = float(loss.detach())
         return losses
 
     def validate(self) -> dict[str, float]:
-        """MAE inside the head of the 2.5D prediction over the validation subjects, and its spread."""
-        return validation_scores(
-            [(harmonise(self.nets, source, self.params["infer_batch_size"], self.runtime.device),
-              target, mask) for source, target, mask in self.validation])
+        """MAE inside the head of the 2.5D prediction over the validation subjects,
+        per output contrast (``mae_<contrast>``) and their mean (``mae``), and the
+        smallest spread of any contrast and subject."""
+        if not self.validation:
+            return {}
+        channels = list(range(len(self.contrasts)))
+        preds = [harmonise(self.nets, source, self.params["infer_batch_size"],
+                           self.runtime.device, channels) for source, _, _ in self.validation]
+        per_contrast = {c: validation_scores([(pred[k], target[k], mask) for pred, (_, target, mask)
+                                              in zip(preds, self.validation, strict=True)])
+                        for k, c in enumerate(self.contrasts)}
+        scores = {"mae": float(np.mean([v["mae"] for v in per_contrast.values()])),
+                  train.SPREAD: min(v[train.SPREAD] for v in per_contrast.values())}
+        if len(self.contrasts) > 1:
+            scores.update({f"mae_{c}": v["mae"] for c, v in per_contrast.items()})
+        return scores
 
 
-def _network(in_channels: int, params: dict) -> DeepHarmonyUNet:
-    return DeepHarmonyUNet(in_channels, 1, params["widths"], params["bottleneck"],
+def _network(in_channels: int, out_channels: int, params: dict) -> DeepHarmonyUNet:
+    return DeepHarmonyUNet(in_channels, out_channels, params["widths"], params["bottleneck"],
                            params["bn_momentum"])
+
+
+def _record(params: dict, data: TrainingData) -> dict:
+    """params.json: the settings, and the mapping learnt (every output contrast, in order)."""
+    return {**model_record(params, data),
+            "target_contrasts": list(data.condition.output_contrasts)}
+
+
+def _mapping(case: Case, record: dict, model_dir: Path) -> tuple[list[int], int]:
+    """Which of the case's source channels feed the model, in its order, and
+    which output channel is the case's target contrast; refused when the model
+    takes other contrasts or does not output the target."""
+    targets = record.get("target_contrasts", [record["target_contrast"]])
+    given = list(case.condition.source_channels)
+    if sorted(given) != sorted(record["source_contrasts"]) or case.condition.target not in targets:
+        raise ValueError(f"{model_dir}: model maps {record['source_contrasts']} to "
+                         f"{targets}, not {given} to {case.condition.target}")
+    return [given.index(c) for c in record["source_contrasts"]], targets.index(case.condition.target)
 
 
 def _check(params: dict) -> None:
@@ -224,7 +272,8 @@ def _check(params: dict) -> None:
 
 def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: int,
         state_dir: Path | None = None) -> None:
-    """Train the orientation networks on the travelling subjects' A -> B patches."""
+    """Train the orientation networks on the travelling subjects' A -> B patches
+    (every target contrast of `data` as an output channel)."""
     params = train.merge_params(DEFAULTS, params, "deepharmony")
     _check(params)
     if data.source.ndim != 5 or data.source.shape[0] == 0:
@@ -232,18 +281,26 @@ def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: i
     train.run_training(lambda runtime: DeepHarmonyModel(runtime, params, data),
                        name=f"deepharmony {data.condition.task}/{data.condition.name}",
                        iterations=params["iterations"], model_dir=model_dir,
-                       params=model_record(params, data), seed=seed, threads=threads,
+                       params=_record(params, data), seed=seed, threads=threads,
                        state_dir=state_dir, checkpoint_every=params["checkpoint_every"],
                        log_every=params["log_every"], val_every=params["val_every"])
 
 
 def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
-    """Harmonise the subject's site-A contrasts to the target contrast of site B."""
-    record = trained_record(case, model_dir, "deepharmony")
+    """Harmonise the subject's site-A contrasts to the target contrast of site B:
+    the model's output channel of that contrast (its inputs in the model's order,
+    whatever order the case lists them in)."""
+    if model_dir is None:
+        raise ValueError("deepharmony is trained: predict needs its model_dir")
+    if not case.same_grid:
+        raise ValueError(f"subject {case.subject}: source is not on the target grid")
+    record = train.load_params(model_dir)
+    inputs, output = _mapping(case, record, model_dir)
     params = train.merge_params(DEFAULTS, params, "deepharmony")
     runtime = train.Runtime.create()
-    nets = {o: load_network(_network(record["in_channels"], record), model_dir, f"unet_{o}",
-                            runtime)
+    n_out = len(record.get("target_contrasts", [record["target_contrast"]]))
+    nets = {o: load_network(_network(record["in_channels"], n_out, record), model_dir,
+                            f"unet_{o}", runtime)
             for o in record["orientations"]}
-    return harmonise(nets, np.asarray(case.source, np.float32), params["infer_batch_size"],
-                     runtime.device)
+    source = np.asarray(case.source, np.float32)[inputs]
+    return harmonise(nets, source, params["infer_batch_size"], runtime.device, [output])[0]

@@ -34,6 +34,18 @@ def validation_curves(model_dir: str | os.PathLike) -> dict[str, list[tuple[int,
     return curves
 
 
+def condition_curves(model_dir: str | os.PathLike,
+                     condition: str) -> dict[str, list[tuple[int, float]]]:
+    """A model's validation curves as they concern `condition`: a model that
+    outputs several contrasts and serves each contrast's condition (harmonize's
+    DeepHarmony logs ``val_mae_T2w``, ...) gives that condition only its own
+    contrast's curve, under the plain ``val_mae`` key; any other model, all of them."""
+    curves = validation_curves(model_dir)
+    prefix = f"{VAL_PREFIX}mae_"
+    own = [k for k in curves if k.startswith(prefix) and condition.endswith(f"-{k.removeprefix(prefix)}")]
+    return {f"{VAL_PREFIX}mae": curves[own[0]]} if own else curves
+
+
 def convergence_figure(task: str, models: list[tuple[str, str, str | os.PathLike]],
                        out_png: str | os.PathLike) -> Path:
     """One panel per condition: the validation MAE of each (condition, method,
@@ -46,7 +58,7 @@ def convergence_figure(task: str, models: list[tuple[str, str, str | os.PathLike
         for cond, method, model_dir in models:
             if cond != condition:
                 continue
-            for key, points in validation_curves(model_dir).items():
+            for key, points in condition_curves(model_dir, condition).items():
                 xs, ys = zip(*points, strict=True)
                 label = method + key.removeprefix(f"{VAL_PREFIX}mae").replace("_", " ")
                 ax.plot(xs, ys, marker="o", markersize=3, label=label)
