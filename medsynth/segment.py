@@ -7,13 +7,9 @@ Dice difference between methods reflects the images, not the segmenter.
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from collections.abc import Iterator
-
 import numpy as np
 
-from medsynth.antsio import ants_module, from_ants, to_ants
+from medsynth.antsio import from_ants, to_ants
 
 TISSUE_LABELS = {1: "CSF", 2: "GM", 3: "WM"}
 
@@ -47,20 +43,28 @@ class SegmentationError(RuntimeError):
     """The segmenter found no tissues in an image (it failed, or a class is empty)."""
 
 
-@contextlib.contextmanager
-def _private_tempdir() -> Iterator[None]:
-    """Send tempfile names into a folder of our own, removed afterwards.
+def _run_atropos(image, mask):
+    """Atropos's class labels (an ANTsImage) of `image` inside `mask`, with our settings.
 
-    ANTsPy's atropos writes its probability images to ``tempfile.mktemp()``
-    names and never deletes them; without this, every call leaves files in /tmp.
+    Calls the ANTs library as ``ants.atropos`` does, less its probability images:
+    that wrapper writes one gzipped NIfTI per class to ``tempfile.mktemp()`` names,
+    reads them back and never deletes them, which cost ~0.35 s of a 2.1 s
+    segmentation (2 mm brain) and which we never use. Same arguments, same labels.
     """
-    with tempfile.TemporaryDirectory(prefix="medsynth-atropos-") as tmp:
-        saved = tempfile.tempdir
-        tempfile.tempdir = tmp
-        try:
-            yield
-        finally:
-            tempfile.tempdir = saved
+    from ants.internal import get_lib_fn, get_pointer_string, process_arguments
+
+    labels = image.clone("unsigned int")
+    mask = mask.clone("unsigned int")  # kept referenced: the library reads it by pointer
+    args = process_arguments({
+        "d": image.dimension, "a": image, "m-MULTINAME-0": ATROPOS_MRF,
+        "o": f"[{get_pointer_string(labels)}]", "c": ATROPOS_CONVERGENCE,
+        "m-MULTINAME-1": ATROPOS_MRF, "i": ATROPOS_INIT, "x": mask,
+        "r": ATROPOS_USE_RANDOM_SEED,
+    })
+    status = get_lib_fn("Atropos")(args)
+    if status != 0:
+        raise RuntimeError(f"Atropos exited with status {status}")
+    return labels
 
 
 def atropos_tissues(data: np.ndarray, affine: np.ndarray, brain_mask: np.ndarray,
@@ -90,18 +94,13 @@ def atropos_tissues(data: np.ndarray, affine: np.ndarray, brain_mask: np.ndarray
     box = _bounding_box(mask, margin=2)
     box_affine = np.array(affine, dtype=float)
     box_affine[:3, 3] += box_affine[:3, :3] @ [s.start for s in box]
-    ants = ants_module()
-    with _private_tempdir():
-        try:
-            result = ants.atropos(
-                a=to_ants(data[box], box_affine), x=to_ants(mask[box].astype(np.float32), box_affine),
-                i=ATROPOS_INIT, m=ATROPOS_MRF, c=ATROPOS_CONVERGENCE,
-                r=ATROPOS_USE_RANDOM_SEED,
-            )
-        except Exception as err:  # ANTsPy raises a bare Exception for Atropos's exit status
-            raise SegmentationError(f"Atropos failed on this {contrast} image ({err})") from err
+    try:
+        result = _run_atropos(to_ants(data[box], box_affine),
+                              to_ants(mask[box].astype(np.float32), box_affine))
+    except Exception as err:  # its exit status, or an ITK exception raised through the binding
+        raise SegmentationError(f"Atropos failed on this {contrast} image ({err})") from err
     classes = np.zeros(data.shape, dtype=np.int16)
-    classes[box] = np.rint(from_ants(result["segmentation"])[0])
+    classes[box] = np.rint(from_ants(result.clone("float"))[0])
     classes[~mask] = 0
     empty = [k for k in (1, 2, 3) if not (classes == k).any()]
     if empty:

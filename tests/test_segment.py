@@ -75,7 +75,7 @@ def test_atropos_is_deterministic_and_leaves_no_temp_files(tmp_path, monkeypatch
     second = atropos_tissues(image, AFFINE, truth > 0, "T1w")
     assert np.array_equal(first, second)
     assert tempfile.gettempdir() == str(tmp_path)
-    assert list(tmp_path.iterdir()) == []  # ANTsPy's probability images were cleaned up
+    assert list(tmp_path.iterdir()) == []  # no probability images left behind
 
 
 def test_atropos_rejects_ct_and_empty_masks():
