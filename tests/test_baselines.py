@@ -216,6 +216,8 @@ def test_rician_bias_correction_by_hand():
 @pytest.mark.parametrize("module, params", [(nlm_method, {}),
                                             (bm4d_baseline, {"stage": "hard"}),
                                             (bm4d_baseline, {"stage": "hard", "step_ht": 4}),
+                                            (bm4d_baseline, {"stage": "hard", "step_ht": 4,
+                                                             "psd_size": 4}),
                                             (bm4d_baseline, {"stage": "all"})])
 def test_denoisers_reduce_masked_error(module, params):
     clean, head = piecewise_constant()
@@ -232,6 +234,12 @@ def test_denoisers_reduce_masked_error(module, params):
 def test_bm4d_rejects_unknown_stage():
     with pytest.raises(ValueError, match="stage"):
         bm4d_baseline.denoise(np.ones((8, 8, 8)), 0.1, {"stage": "wiener"})
+
+
+@pytest.mark.parametrize("size", [2, 6, 12])
+def test_bm4d_rejects_a_psd_size_its_library_would_abort_on(size):
+    with pytest.raises(ValueError, match="psd_size"):
+        bm4d_baseline.denoise(np.ones((8, 8, 8)), 0.1, {"psd_size": size})
 
 
 # B-spline super-resolution ---------------------------------------------------------------
