@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from medsynth import io
-from medsynth.preprocess.misregister import misregister
 from medsynth.tasks import Condition, contrast_conditions
 
 
@@ -95,6 +94,8 @@ def extract_arrays(inputs_dir, subjects_by_split: dict[str, list[str]],
     `misregistration` (see :mod:`medsynth.preprocess.misregister`) moves each
     subject's source by its own seeded rigid error; only these arrays carry it.
     """
+    from medsynth.preprocess.misregister import misregister  # scipy.ndimage: not for infer jobs
+
     grid = None
     for split, subjects in subjects_by_split.items():
         stacks: dict[str, list[np.ndarray]] = {role: [] for role in ARRAY_ROLES}

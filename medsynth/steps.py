@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from medsynth import io, preparation
+from medsynth import io
 from medsynth import methods as registry
 from medsynth.case import Case, TrainingData, input_path, load_case, training_grid
 from medsynth.data.catalog import Dataset
-from medsynth.results_table import PROTOCOL
 from medsynth.seeding import subject_rng
 from medsynth.tasks import Condition
 
@@ -33,6 +32,8 @@ def train(method: str, cond: Condition, arrays_dir, model_dir, params: dict,
     holds the resumable checkpoint; it defaults to a sibling of `model_dir` so
     that removing a failed job's outputs keeps it.
     """
+    from medsynth import preparation  # pulls in scipy.ndimage, which infer jobs need not load
+
     info = registry.get(method)
     if info.kind != "trained":
         raise ValueError(f"method {method!r} is {info.kind}: it has no training step")
@@ -98,6 +99,8 @@ def self_supervised(method: str, cond: Condition, inputs_dir, subject: str, para
     The model folder's ``preparation.json`` lets `medsynth apply` run the same
     method, with the same settings, on another scan.
     """
+    from medsynth import preparation  # pulls in scipy.ndimage, which infer jobs need not load
+
     info = registry.get(method)
     if info.kind != "self_supervised":
         raise ValueError(f"method {method!r} is {info.kind}, not self-supervised")
@@ -125,6 +128,7 @@ def evaluate(cond: Condition, inputs_dir, pred_paths: dict[str, Path], ids: dict
     dataset was skipped).
     """
     from medsynth.evaluate import evaluate_prediction
+    from medsynth.results_table import PROTOCOL  # pandas: infer jobs need not load it
 
     rows = []
     for subject, pred in sorted(pred_paths.items()):
