@@ -16,8 +16,9 @@ import numpy as np
 def ants_module():
     """Import ants once, deterministic and single-threaded unless told otherwise.
 
-    ANTs registration and Atropos are only reproducible with a fixed seed;
-    ITK's thread count follows the rule's threads through the environment.
+    ANTs registration and Atropos are only reproducible with a fixed seed, and
+    registration only with one ITK thread: one it is, whatever the rule's threads,
+    unless ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS is set.
     """
     os.environ.setdefault("ANTS_RANDOM_SEED", "42")
     os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
