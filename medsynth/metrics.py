@@ -8,8 +8,6 @@ normalisation a score uses is the protocol's choice, not theirs.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter, uniform_filter
-from skimage.metrics import structural_similarity
 
 # skimage's default SSIM window (7 voxels per axis) and the border it leaves
 # out of its own mean; we drop the same border from the masked mean.
@@ -68,6 +66,10 @@ def ssim(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, data_range: flo
         raise ValueError(f"SSIM needs at least {SSIM_WIN_SIZE} voxels per axis, "
                          f"got {np.shape(target)}")
     p, t, mask = _outside_to_floor(pred, target, mask, floor)
+    # scipy.ndimage and skimage load inside the SSIMs: every trained method's infer job
+    # imports this module (through intensity and protocols) and never scores
+    from skimage.metrics import structural_similarity
+
     _, ssim_map = structural_similarity(
         t, p, win_size=SSIM_WIN_SIZE, data_range=data_range, full=True
     )
@@ -154,6 +156,8 @@ def _ssim_components(x: np.ndarray, y: np.ndarray, data_range: float):
     cov_norm = n / (n - 1)
 
     def mean(a):
+        from scipy.ndimage import uniform_filter  # see ssim
+
         return uniform_filter(a, size=SSIM_WIN_SIZE)
 
     ux, uy = mean(x), mean(y)
@@ -231,6 +235,8 @@ def gaussian_ssim(pred: np.ndarray, target: np.ndarray) -> float:
         raise ValueError("both images are constant: SSIM's data range is zero")
 
     def mean(a):  # scipy's "mirror" is torch's "reflect"; radius int(3.5 * 1.5 + 0.5) = 5
+        from scipy.ndimage import gaussian_filter  # see ssim
+
         return gaussian_filter(a, sigma=1.5, truncate=3.5, mode="mirror")
 
     ux, uy = mean(x), mean(y)

@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from medsynth import io
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PARAMS = "params.json"
 VAL_PREFIX = "val_"  # log keys of validation metrics start with this
@@ -55,6 +57,7 @@ def outcome(record: dict) -> dict:
 
 def _benchmarks(paths) -> pd.DataFrame:
     """Snakemake benchmark rows (``s``, ``cpu_time``, ``max_rss``) of the files that exist."""
+    import pandas as pd  # here and below: infer jobs read params.json through this module
     frames = [pd.read_csv(p, sep="\t") for p in paths if Path(p).exists()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["s", "cpu_time", "max_rss"])
@@ -100,6 +103,7 @@ def model_row(task: str, condition: str, method: str, seed: int | None, model_di
 def write_model_table(entries, out_path) -> pd.DataFrame:
     """``compute.tsv`` from (task, condition, method, seed or None, model_dir or None,
     train benchmark files, infer benchmark files) entries, atomically."""
+    import pandas as pd
     table = pd.DataFrame([model_row(*entry) for entry in entries], columns=COLUMNS)
     table["seed"] = table["seed"].astype("Int64")
     with io.atomic_path(out_path) as tmp:
@@ -109,6 +113,7 @@ def write_model_table(entries, out_path) -> pd.DataFrame:
 
 def read_model_table(path) -> pd.DataFrame:
     """``compute.tsv`` back, ``collapsed`` as booleans (empty: False)."""
+    import pandas as pd
     table = pd.read_csv(path, sep="\t", dtype={"condition": str, "collapsed": str,
                                                "seed": "Int64"})
     table["collapsed"] = table["collapsed"].fillna("").str.strip().str.lower() == "true"

@@ -49,7 +49,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 from tqdm import tqdm
 
@@ -472,6 +471,8 @@ def _restore(saved: dict, model: TrainableModel, runtime: Runtime,
 
 def _plot(rows: list[dict], columns: list[str], path: Path) -> None:
     """Training losses (left) and validation metrics (right, where logged) per iteration."""
+    from matplotlib.figure import Figure  # infer jobs import this module and never plot
+
     losses = [c for c in columns[1:-1] if not c.startswith(VAL_PREFIX)]
     metrics = [c for c in columns[1:-1] if c.startswith(VAL_PREFIX)]
     fig = Figure(figsize=(10 if metrics else 5.5, 3.8), layout="constrained")

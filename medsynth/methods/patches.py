@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 
 def usable_corners(mask: np.ndarray, patch: tuple[int, int, int],
@@ -28,6 +27,8 @@ def usable_corners(mask: np.ndarray, patch: tuple[int, int, int],
     mask = np.asarray(mask, dtype=np.float32)
     if any(n < p for n, p in zip(mask.shape, patch, strict=True)):
         raise ValueError(f"volume {mask.shape} is smaller than the training patch {patch}")
+    from scipy import ndimage  # training only: the patch GANs' infer jobs import this module
+
     fraction = ndimage.uniform_filter(mask, size=patch, mode="constant")
     # uniform_filter centres a window of size p at index i on i - p // 2 ... i + (p - 1) // 2
     valid = tuple(slice(p // 2, n - p + 1 + p // 2) for n, p in zip(mask.shape, patch, strict=True))
