@@ -14,8 +14,11 @@ learned method alike:
 2. learning rate: each method trains for the same CPU-seconds (``--cpu-seconds``,
    converted into iterations with the measured cost per iteration) at its
    preset learning rate times each ``--lr-factor``; prints the validation MAE
-   of each. The best factor per method (lowest MAE, mean rank over the
-   method's tasks) is what ``medsynth/presets.yaml`` records.
+   of each. ``--choose`` then gives per method the factor with the lowest
+   validation MAE relative to the best of each training, averaged over the
+   method's trainings (:func:`choose`); a choice at an end of the grid is
+   checked one factor further. That choice is what ``medsynth/presets.yaml``
+   records.
 
 Validation MAE is the training loop's own score (``val_mae``: inside the head,
 on the target's scale, HU for CT), read from the model's loss.csv. Each
@@ -45,7 +48,7 @@ TRAININGS = {
     "cyclegan": [("mr_to_ct", "default"), ("t1_to_t2", "default")],
     "context_gan": [("mr_to_ct", "default"), ("t1_to_t2", "default")],
     "red_wgan": [("denoise", "noise-1"), ("denoise", "noise-9")],
-    "deepharmony": [("harmonize", "AtoB-T1w")],
+    "deepharmony": [("harmonize", "AtoB")],  # one model for every contrast
 }
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
@@ -56,21 +59,38 @@ def train_once(run_dir: str, method: str, task: str, condition: str, params: dic
     import torch
 
     from medsynth import steps
-    from medsynth.tasks import parse_condition
 
     torch.set_num_threads(1)
-    task_config = yaml.safe_load(CONFIG.read_text())["tasks"][task]
-    cond = parse_condition(task, condition, task_config)
-    arrays = Path(run_dir) / task / condition / "arrays"
+    cond, arrays = model_data(Path(run_dir), task, condition)
     with tempfile.TemporaryDirectory(prefix="medsynth-tune-") as tmp:
         start_cpu, start = time.process_time(), time.perf_counter()
-        steps.train(method, cond, str(arrays), Path(tmp) / "model", params, seed=seed, threads=1)
+        steps.train(method, cond, arrays, Path(tmp) / "model", params, seed=seed, threads=1)
         cpu_s, wall_s = time.process_time() - start_cpu, time.perf_counter() - start
         with open(Path(tmp) / "model" / "loss.csv") as handle:
             rows = list(csv.DictReader(handle))
-    val = [float(r[k]) for r in rows for k in r if k.startswith("val_mae") and r[k]]
+    # a several-output model logs its mean as val_mae; a cascade logs each stage's
+    val = [float(v) for r in rows for k, v in r.items()
+           if v and (k == "val_mae" or k.startswith("val_mae_stage"))]
     return {"cpu_s": cpu_s, "wall_s": wall_s, "val_mae": val[-1] if val else float("nan"),
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def model_data(run_dir: Path, task: str, condition: str):
+    """A model condition and its training arrays folder(s), as the workflow's train rules
+    give them: a condition's own, every noise level's (all-levels) or every contrast's
+    (harmonize's all-contrasts model)."""
+    from medsynth import tasks
+
+    task_config = yaml.safe_load(CONFIG.read_text())["tasks"][task]
+    names = tasks.condition_names(task, task_config)
+    if condition == tasks.ALL_LEVELS:
+        return (tasks.all_levels_condition(),
+                [str(run_dir / task / c / "arrays") for c in names if not tasks.is_external(c)])
+    if task == "harmonize" and condition == tasks.all_contrasts_name(task_config):
+        cond = tasks.all_contrasts_condition(task_config)
+        return cond, [str(run_dir / task / f"{condition}-{c}" / "arrays") for c in cond.targets]
+    return tasks.parse_condition(task, condition, task_config), str(run_dir / task / condition
+                                                                   / "arrays")
 
 
 def precision_choice(fp32: dict, bf16: dict) -> dict:
@@ -131,6 +151,27 @@ def schedule(method: str, base: dict, iterations: int) -> dict:
     return keys
 
 
+def choose(runs: list[dict]) -> dict[str, dict]:
+    """Per method, each learning-rate candidate's validation MAE relative to the best of
+    its training, averaged over the method's trainings, and the candidate with the
+    lowest (whether it lies at an end of the grid: then extend the grid beyond it)."""
+    import pandas as pd
+
+    table = pd.DataFrame([{"method": r["method"], "training": f"{r['task']}/{r['condition']}",
+                           "candidate": r["label"], "val_mae": r["val_mae"]} for r in runs])
+    table["relative"] = table["val_mae"] / table.groupby(["method", "training"])["val_mae"] \
+        .transform("min")
+    chosen = {}
+    for method, rows in table.groupby("method", sort=False):
+        score = rows.groupby("candidate")["relative"].mean().sort_values()
+        factors = sorted(float(c.split()[1][1:]) for c in score.index if len(c.split()) == 2)
+        best = score.index[0]
+        edge = len(best.split()) == 2 and float(best.split()[1][1:]) in (factors[0], factors[-1])
+        chosen[method] = {"candidate": best, "at_grid_end": edge,
+                          "relative_mae": score.round(3).to_dict()}
+    return chosen
+
+
 def run_all(run_dir: str, runs: list[dict], jobs: int, seed: int) -> list[dict]:
     ctx = __import__("multiprocessing").get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx,
@@ -161,8 +202,15 @@ def main() -> None:
                         help="cost of a crop iteration over a whole-slice one (measured)")
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--choose", nargs="+", metavar="JSON",
+                        help="only print the choice from earlier results (stage 2 files)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
+    if args.choose:
+        runs = [r for path in args.choose for r in json.loads(Path(path).read_text())]
+        for method, choice in choose(runs).items():
+            print(f"{method:<12} {choice}")
+        return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     costs = None
     if args.cpu_seconds:
