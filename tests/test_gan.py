@@ -13,8 +13,8 @@ from paired_inputs import AFFINE, write_inputs
 
 from medsynth import steps, train
 from medsynth.case import TrainingData, extract_arrays
-from medsynth.methods import cyclegan, gan_parts, pix2pix
 from medsynth.infer import predict_slices
+from medsynth.methods import cyclegan, gan_parts, pix2pix
 from medsynth.methods.intensity import from_network
 from medsynth.methods.slices import network_source
 from medsynth.tasks import parse_condition
