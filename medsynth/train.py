@@ -33,7 +33,6 @@ tested one) computes in plain float32.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import logging
@@ -86,13 +85,10 @@ def device() -> torch.device:
 
 
 def autocast(dev: torch.device, cpu_bf16: bool = False):
-    """Float16 autocast on CUDA; on the CPU bfloat16 autocast with `cpu_bf16`,
-    else nothing (a no-op context, so that a caller's own autocast region holds)."""
+    """Float16 autocast on CUDA; on the CPU bfloat16 autocast with `cpu_bf16`, else none."""
     if dev.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
-    if cpu_bf16:
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
 
 
 def merge_params(defaults: dict, params: dict, method: str) -> dict:

@@ -91,6 +91,7 @@ rule train_all_levels:
 
 
 if "harmonize" in CONDITIONS:
+    HARMONIZE_MODEL = harmonize_model_condition()
 
     ruleorder: train_all_contrasts > train
 
@@ -102,18 +103,18 @@ if "harmonize" in CONDITIONS:
             lambda w: [f"{task_dir('harmonize', c)}/arrays" for c in CONDITIONS["harmonize"]],
         output:
             report(
-                directory(f"{task_dir('harmonize', harmonize_model_condition().name)}/{{method}}/model"),
+                directory(f"{task_dir('harmonize', HARMONIZE_MODEL.name)}/{{method}}/model"),
                 patterns=["loss.png"],
                 caption="../report/training.rst",
                 category="Training",
                 subcategory="harmonize all contrasts {method}",
             ),
         params:
-            condition=harmonize_model_condition(),
+            condition=HARMONIZE_MODEL,
             method=method_of,
             method_params=lambda w: msconfig.method_params(config, method_of(w)),
             seed=seed_of,
-            state_dir=f"{task_dir('harmonize', harmonize_model_condition().name)}/{{method}}/train_state",
+            state_dir=f"{task_dir('harmonize', HARMONIZE_MODEL.name)}/{{method}}/train_state",
             dataset=DATASET,
         wildcard_constraints:
             method=folder_pattern(*[m for m in registry.of_kind("trained")
@@ -121,9 +122,9 @@ if "harmonize" in CONDITIONS:
         threads: PRESET["threads"]["train"]
         priority: 1
         log:
-            log(f"train/harmonize_{harmonize_model_condition().name}_{{method}}"),
+            log(f"train/harmonize_{HARMONIZE_MODEL.name}_{{method}}"),
         benchmark:
-            bench(f"train/harmonize_{harmonize_model_condition().name}_{{method}}")
+            bench(f"train/harmonize_{HARMONIZE_MODEL.name}_{{method}}")
         conda:
             "../envs/medsynth.yaml"
         script:

@@ -58,7 +58,7 @@ from torch import nn
 from medsynth import train
 from medsynth.case import Case, TrainingData
 from medsynth.infer import predict_slices
-from medsynth.methods.slices import load_network, model_record, validation_scores
+from medsynth.methods.slices import load_network, model_params, model_record, validation_scores
 
 DEFAULTS = {
     "widths": [16, 32, 64, 128],  # the paper's Fig. 2
@@ -248,11 +248,16 @@ def _record(params: dict, data: TrainingData) -> dict:
             "target_contrasts": list(data.condition.output_contrasts)}
 
 
+def _output_contrasts(record: dict) -> list[str]:
+    """A model's output contrasts (one channel each) from its params.json."""
+    return record.get("target_contrasts", [record["target_contrast"]])
+
+
 def _mapping(case: Case, record: dict, model_dir: Path) -> tuple[list[int], int]:
     """Which of the case's source channels feed the model, in its order, and
     which output channel is the case's target contrast; refused when the model
     takes other contrasts or does not output the target."""
-    targets = record.get("target_contrasts", [record["target_contrast"]])
+    targets = _output_contrasts(record)
     given = list(case.condition.source_channels)
     if sorted(given) != sorted(record["source_contrasts"]) or case.condition.target not in targets:
         raise ValueError(f"{model_dir}: model maps {record['source_contrasts']} to "
@@ -290,15 +295,11 @@ def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
     """Harmonise the subject's site-A contrasts to the target contrast of site B:
     the model's output channel of that contrast (its inputs in the model's order,
     whatever order the case lists them in)."""
-    if model_dir is None:
-        raise ValueError("deepharmony is trained: predict needs its model_dir")
-    if not case.same_grid:
-        raise ValueError(f"subject {case.subject}: source is not on the target grid")
-    record = train.load_params(model_dir)
+    record = model_params(case, model_dir, "deepharmony")
     inputs, output = _mapping(case, record, model_dir)
     params = train.merge_params(DEFAULTS, params, "deepharmony")
     runtime = train.Runtime.create()
-    n_out = len(record.get("target_contrasts", [record["target_contrast"]]))
+    n_out = len(_output_contrasts(record))
     nets = {o: load_network(_network(record["in_channels"], n_out, record), model_dir,
                             f"unet_{o}", runtime)
             for o in record["orientations"]}

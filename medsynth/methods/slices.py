@@ -106,13 +106,18 @@ def model_record(params: dict, data: TrainingData) -> dict:
             "target_contrast": data.condition.target}
 
 
-def trained_record(case: Case, model_dir: Path | None, method: str) -> dict:
-    """The params.json of a trained 2D model, checked against the case it is to predict."""
+def model_params(case: Case, model_dir: Path | None, method: str) -> dict:
+    """The params.json of a trained 2D model that is to predict `case` on its own grid."""
     if model_dir is None:
         raise ValueError(f"{method} is trained: predict needs its model_dir")
     if not case.same_grid:
         raise ValueError(f"subject {case.subject}: source is not on the target grid")
-    record = train.load_params(model_dir)
+    return train.load_params(model_dir)
+
+
+def trained_record(case: Case, model_dir: Path | None, method: str) -> dict:
+    """The params.json of a trained 2D model, checked against the case it is to predict."""
+    record = model_params(case, model_dir, method)
     contrasts = list(case.condition.source_channels)
     if contrasts != record["source_contrasts"] or case.condition.target != record["target_contrast"]:
         raise ValueError(f"{model_dir}: model maps {record['source_contrasts']} to "
