@@ -49,6 +49,8 @@ TRAININGS = {
     "context_gan": [("mr_to_ct", "default"), ("t1_to_t2", "default")],
     "red_wgan": [("denoise", "noise-1"), ("denoise", "noise-9")],
     "deepharmony": [("harmonize", "AtoB")],  # one model for every contrast
+    "cond_diffusion": [("mr_to_ct", "default"), ("t1_to_t2", "default")],
+    "cond_flow": [("mr_to_ct", "default"), ("t1_to_t2", "default")],
 }
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 

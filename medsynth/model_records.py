@@ -36,7 +36,7 @@ COLLAPSE_SPREAD = 0.05
 OUTCOME_KEYS = ("collapsed", f"{VAL_PREFIX}{SPREAD}", "n_parameters", "device")
 COLUMNS = ["task", "condition", "method", "seed", "model", "iterations", "n_parameters", "device",
            "train_wall_s", "train_cpu_s", "train_max_rss_mb", "infer_s_per_volume",
-           "infer_max_rss_mb", "collapsed", "val_spread"]
+           "infer_max_rss_mb", "sampling_steps", "collapsed", "val_spread"]
 
 
 def load_params(model_dir: str | os.PathLike) -> dict:
@@ -96,6 +96,8 @@ def model_row(task: str, condition: str, method: str, seed: int | None, model_di
             "train_max_rss_mb": trains["max_rss"].max() if len(trains) else None,
             "infer_s_per_volume": infers["s"].mean() if len(infers) else None,
             "infer_max_rss_mb": infers["max_rss"].max() if len(infers) else None,
+            # network passes per slice of an iterative sampler (diffusion, flow)
+            "sampling_steps": record.get("sampling_steps"),
             "collapsed": result.get("collapsed"),
             "val_spread": result.get(f"{VAL_PREFIX}{SPREAD}")}
 

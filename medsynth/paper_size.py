@@ -18,9 +18,12 @@ from medsynth import train
 from medsynth.case import TrainingData
 from medsynth.infer import predict_slices
 from medsynth.methods import (
+    cond_diffusion,
+    cond_flow,
     context_gan,
     cyclegan,
     deepharmony,
+    generative_slices,
     pix2pix,
     red_wgan,
     smore,
@@ -29,9 +32,11 @@ from medsynth.methods import (
 )
 from medsynth.tasks import all_contrasts_condition, parse_condition
 
-METHODS = ("unet", "pix2pix", "cyclegan", "context_gan", "red_wgan", "deepharmony", "smore")
+METHODS = ("unet", "pix2pix", "cyclegan", "context_gan", "red_wgan", "deepharmony", "smore",
+           "cond_diffusion", "cond_flow")
 MODULES = {"unet": unet, "pix2pix": pix2pix, "cyclegan": cyclegan, "context_gan": context_gan,
-           "red_wgan": red_wgan, "deepharmony": deepharmony, "smore": smore}
+           "red_wgan": red_wgan, "deepharmony": deepharmony, "smore": smore,
+           "cond_diffusion": cond_diffusion, "cond_flow": cond_flow}
 TASK_CONFIGS = {"harmonize": {"source_site": "A", "target_site": "B",
                               "contrasts": ["T1w", "T2w", "PDw"]},
                 "denoise": {"noise_levels": [1]}, "mr_to_ct": {}}
@@ -46,6 +51,9 @@ class Probe:
     model: train.TrainableModel
     infer: Callable[[np.ndarray], np.ndarray]
     in_channels: int
+    # network passes a real inference makes for each one `infer` makes: a sampler
+    # probes one sampling step of its `sampling_steps`, each step a pass over every slice
+    passes: int = 1
 
     def n_parameters(self) -> int:
         return sum(p.numel() for net in self.model.modules().values() for p in net.parameters())
@@ -108,6 +116,13 @@ def build(method: str, params: dict, shape: tuple[int, int, int],
             runtime.module(context_gan.ContextFCN(2, params["widths"], params["kernels"]))
             for _ in range(params["n_stages"] - 1)]
         return Probe(model, lambda v: context_gan.synthesise(cascade, v, params, device), 1)
+    if method in ("cond_diffusion", "cond_flow"):
+        process = (cond_diffusion.DiffusionProcess(params, "CT") if method == "cond_diffusion"
+                   else cond_flow.FlowProcess(params))
+        model = generative_slices.ConditionalSliceModel(runtime, params, data, process)
+        one_step = {**params, "sampling_steps": 1}
+        return Probe(model, lambda v: generative_slices.sample_volume(
+            model.net, process, v, rng, one_step, device), 1, params["sampling_steps"])
     if method == "red_wgan":
         model = red_wgan.RedWgan(runtime, params, data)
         return Probe(model, lambda v: red_wgan.denoise(model.generator, v, params, device), 1)

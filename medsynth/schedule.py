@@ -12,7 +12,9 @@ Per method, one training iteration processes:
   the unpadded large kernels eat), once per auto-context stage;
 - ``red_wgan``: `batch_size` patches of `patch_size`;
 - ``smore``: `batch_size` square patches of side `patch_size`;
-- ``deepharmony``: `batch_size` square patches per orientation network.
+- ``deepharmony``: `batch_size` square patches per orientation network;
+- ``cond_diffusion``, ``cond_flow``: `batch_size` axial slices padded to a multiple
+  of 2^(levels - 1), one network pass each (the noisy target beside the source).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def voxels_per_iteration(method: str, params: dict, shape: tuple[int, int]) -> i
         return batch * _slice_voxels(shape, 2 ** int(params["n_downs"]))
     if method == "cyclegan":
         return batch * _slice_voxels(shape, 4)
+    if method in ("cond_diffusion", "cond_flow"):
+        return batch * _slice_voxels(shape, 2 ** (len(params["channels"]) - 1))
     if method == "context_gan":
         margin = sum(k - 1 for k in params["kernels"] if k > 3)
         side = [p + margin for p in params["patch_size"]]

@@ -4,9 +4,9 @@ one inference pass, so that a shape or memory bug at paper size fails here.
 Paper-size networks (widths, depths, kernels, patch and slice sizes at 1 mm) with
 two cuts to keep it short on two cores: batch size 1, and training arrays and
 predicted volumes cropped from the 1 mm grid (197 x 233 x 189) to what each
-method's patches need (U-Net slices to 128 x 128, CycleGAN to 64 x 64; pix2pix pads any
-slice to its 256 x 256). ``benchmarks/paper_preset.py`` runs the
-full batches on the full grid.
+method's patches need (U-Net, diffusion and flow slices to 128 x 128, CycleGAN to
+64 x 64; pix2pix pads any slice to its 256 x 256); the samplers take one of their
+sampling steps. ``benchmarks/paper_preset.py`` runs the full batches on the full grid.
 """
 
 import numpy as np
@@ -25,6 +25,9 @@ GRIDS = {
     "red_wgan": ((48, 48, 16), (32, 32, 8)),
     "deepharmony": ((128, 128, 128), (32, 32, 32)),
     "smore": ((*SLICE, 4), (8, 8, 4)),
+    # one sampling step of the paper's 1000 (diffusion) or 300 (flow): each is one pass
+    "cond_diffusion": ((128, 128, 4), (128, 128, 1)),
+    "cond_flow": ((128, 128, 4), (128, 128, 1)),
 }
 
 

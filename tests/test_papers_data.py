@@ -21,9 +21,9 @@ def _solves(method: str, task: str) -> bool:
     return method == REFERENCE and task == "superres" or task in methods.get(method).tasks
 
 
-def test_the_six_papers_are_there():
+def test_the_six_papers_and_the_generative_benchmark_are_there():
     assert {p.id for p in PAPERS} == {"zhao2019", "wolterink2017", "han2017", "nie2017",
-                                      "ran2019", "dewey2019"}
+                                      "ran2019", "dewey2019", "moschetto2025"}
     assert "isola2017" in excluded()
 
 

@@ -389,3 +389,20 @@ def test_captions_give_each_learned_model_its_budget_and_the_scale(results, tmp_
     caption = (tmp_path / "psnr_ssim_by_noise.md").read_text()
     assert "red_wgan 200-240 iterations, 90 CPU-s" in caption
     assert "unet 520 iterations, 92 CPU-s" in (tmp_path / "summary_mr_to_ct.md").read_text()
+
+
+def test_sampling_steps_are_a_compute_column_only_where_a_sampler_is():
+    rows = pd.DataFrame([{"dataset": "phantom", "task": "t1_to_t2", "condition": "default",
+                          "method": m, "subject": s, "mae": 0.1}
+                         for m in ("unet", "cond_flow") for s in ("003", "004")])
+    compute = pd.DataFrame([
+        {"task": "t1_to_t2", "condition": "default", "method": "unet", "iterations": 680,
+         "sampling_steps": None},
+        {"task": "t1_to_t2", "condition": "default", "method": "cond_flow", "iterations": 400,
+         "sampling_steps": 4}]).assign(collapsed=False)
+    table = tables.summary_table(rows, "t1_to_t2", compute=compute)
+    assert table.loc["cond_flow", "sampling steps"] == "4"
+    assert table.loc["unet", "sampling steps"] == tables.MISSING
+    regression_only = tables.summary_table(rows[rows["method"] == "unet"], "t1_to_t2",
+                                           compute=compute)
+    assert "sampling steps" not in regression_only.columns

@@ -70,6 +70,13 @@ _METHODS = [
                "medsynth.methods.context_gan",
                "3D patch FCN with adversarial, L2 and gradient-difference losses in an "
                "auto-context cascade (Nie 2017)"),
+    MethodInfo("cond_diffusion", "trained", ("t1_to_t2", "mr_to_ct"),
+               "medsynth.methods.cond_diffusion",
+               "conditional denoising diffusion: source concatenated to the noisy target, "
+               "epsilon prediction, DDIM sampling (Saharia 2022, Palette)"),
+    MethodInfo("cond_flow", "trained", ("t1_to_t2", "mr_to_ct"), "medsynth.methods.cond_flow",
+               "conditional rectified flow: straight-line velocity regression, few-step Euler "
+               "sampling (Liu 2023; Lipman 2023)"),
     MethodInfo("deepharmony", "trained", ("harmonize",), "medsynth.methods.deepharmony",
                "multi-contrast 2D U-Net with strided convolutions, L1, one network per "
                "orientation combined by the median; one model outputs every contrast "

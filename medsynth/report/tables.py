@@ -132,7 +132,10 @@ def _flags(group: pd.DataFrame, collapsed: bool) -> str:
 COMPUTE_COLUMNS = (("iterations", "iterations", 0), ("n_parameters", "parameters", 0),
                    ("train_wall_s", "train (s)", 0), ("train_cpu_s", "train CPU (s)", 0),
                    ("train_max_rss_mb", "train peak (MB)", 0),
-                   ("infer_s_per_volume", "infer (s/volume)", 1), ("device", "device", None))
+                   ("infer_s_per_volume", "infer (s/volume)", 1),
+                   ("sampling_steps", "sampling steps", 0), ("device", "device", None))
+# a sampler's network passes per slice; shown only in tables that have a sampler
+SAMPLING_STEPS = "sampling steps"
 
 
 def compute_cells(compute: pd.DataFrame | None, task: str, condition: str,
@@ -192,7 +195,8 @@ def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = Non
     ``(condition, method)`` when the task has several conditions.
     ``reference`` shows '—' for image metrics, which would compare the target
     with itself. With `compute` (the ``compute.tsv`` table) each row also
-    shows what it cost (:data:`COMPUTE_COLUMNS`). A column ``seeds`` counts the
+    shows what it cost (:data:`COMPUTE_COLUMNS`; ``sampling steps`` only where a row
+    has them). A column ``seeds`` counts the
     training seeds where a method has several (its cells then average each
     subject over them). Where a row's model
     collapsed or a prediction could not be segmented, a last column ``flags``
@@ -222,6 +226,8 @@ def summary_table(df: pd.DataFrame, task: str, order: Sequence[str] | None = Non
     table = pd.DataFrame.from_records(records)
     if not table["flags"].astype(bool).any():
         table = table.drop(columns="flags")
+    if SAMPLING_STEPS in table and (table[SAMPLING_STEPS] == MISSING).all():
+        table = table.drop(columns=SAMPLING_STEPS)
     if (table["seeds"] == 1).all():  # one training per method: the usual table
         table = table.drop(columns="seeds")
     index = ["condition", "method"] if len(conditions) > 1 else ["method"]
