@@ -52,8 +52,10 @@ SAMPLE_MAX = {"CT": 1.0}
 MR_SAMPLE_MAX = 2.0
 
 
-class DiffusionProcess:
+class DiffusionProcess(generative_slices.Process):
     """DDPM training pairs and deterministic DDIM sampling on one noise schedule."""
+
+    method = "cond_diffusion"
 
     def __init__(self, params: dict, target_contrast: str):
         from monai.networks.schedulers import DDPMScheduler
@@ -69,13 +71,6 @@ class DiffusionProcess:
         self.v_prediction = params["prediction_type"] == "v_prediction"
         self.clip = (-1.0, SAMPLE_MAX.get(target_contrast, MR_SAMPLE_MAX))
 
-    @property
-    def num_train_timesteps(self) -> int:
-        return self.scheduler.num_train_timesteps
-
-    def timesteps(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.integers(self.num_train_timesteps, size=n, dtype=np.int64)
-
     def training_pair(self, target, noise, timesteps):
         noisy = self.scheduler.add_noise(target, noise, timesteps)
         goal = self.scheduler.get_velocity(target, noise, timesteps) if self.v_prediction else noise
@@ -83,16 +78,14 @@ class DiffusionProcess:
 
     def sampling_timesteps(self, steps: int) -> list[int]:
         """`steps` timesteps from T - 1 down to 0, evenly spaced and rounded."""
-        if not 1 <= steps <= self.num_train_timesteps:
-            raise ValueError(f"cond_diffusion: sampling_steps must be in 1..{self.num_train_timesteps}, "
-                             f"got {steps}")
+        self.check_steps(steps)
         return np.linspace(self.num_train_timesteps - 1, 0, steps).round().astype(int).tolist()
 
     def sample(self, model, noise, steps: int):
         timesteps = self.sampling_timesteps(steps)
         x = noise
         for t, t_prev in zip(timesteps, [*timesteps[1:], -1], strict=True):
-            out = model(x, torch.full((len(x),), t, dtype=torch.long, device=x.device))
+            out = model(x, self.at(x, t))
             x = self.ddim_step(out, t, t_prev, x)
         return x
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from medsynth import train
 from medsynth.case import Case, TrainingData
@@ -33,8 +32,10 @@ DEFAULTS = {
 }
 
 
-class FlowProcess:
+class FlowProcess(generative_slices.Process):
     """Straight-line training pairs and Euler sampling (MONAI's ``RFlowScheduler``)."""
+
+    method = "cond_flow"
 
     def __init__(self, params: dict):
         from monai.networks.schedulers import RFlowScheduler
@@ -42,25 +43,16 @@ class FlowProcess:
         self.scheduler = RFlowScheduler(num_train_timesteps=params["num_train_timesteps"],
                                         use_discrete_timesteps=True, sample_method="uniform")
 
-    @property
-    def num_train_timesteps(self) -> int:
-        return self.scheduler.num_train_timesteps
-
-    def timesteps(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.integers(self.num_train_timesteps, size=n, dtype=np.int64)
-
     def training_pair(self, target, noise, timesteps):
         return self.scheduler.add_noise(target, noise, timesteps), target - noise
 
     def sample(self, model, noise, steps: int):
-        if not 1 <= steps <= self.num_train_timesteps:
-            raise ValueError(f"cond_flow: sampling_steps must be in 1..{self.num_train_timesteps}, "
-                             f"got {steps}")
+        self.check_steps(steps)
         self.scheduler.set_timesteps(steps, device=noise.device)
         timesteps = [int(t) for t in self.scheduler.timesteps]
         x = noise
         for t, t_next in zip(timesteps, [*timesteps[1:], 0], strict=True):
-            velocity = model(x, torch.full((len(x),), t, dtype=torch.long, device=x.device))
+            velocity = model(x, self.at(x, t))
             x, _ = self.scheduler.step(velocity, t, x, t_next)
         return x
 

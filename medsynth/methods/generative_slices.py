@@ -27,9 +27,10 @@ like.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,16 +79,38 @@ NETWORK_DEFAULTS = {
 VALIDATION_SEED = 0
 
 
-class Process(Protocol):
-    """A noise process: the training objective and the sampler that inverts it."""
+class Process(ABC):
+    """A noise process over T discrete timesteps (its MONAI ``scheduler``): the training
+    objective, with timesteps uniform over {0 .. T-1} as in DDPM and rectified flow, and
+    the sampler that inverts it."""
+
+    method: str  # the method's name, for errors
+    scheduler: Any
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return self.scheduler.num_train_timesteps
 
     def timesteps(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """`n` training timesteps (int64) drawn with `rng`."""
+        return rng.integers(self.num_train_timesteps, size=n, dtype=np.int64)
 
+    def check_steps(self, steps: int) -> None:
+        if not 1 <= steps <= self.num_train_timesteps:
+            raise ValueError(f"{self.method}: sampling_steps must be in "
+                             f"1..{self.num_train_timesteps}, got {steps}")
+
+    @staticmethod
+    def at(x: torch.Tensor, t: int) -> torch.Tensor:
+        """Timestep `t` for every sample of the batch `x`."""
+        return torch.full((len(x),), t, dtype=torch.long, device=x.device)
+
+    @abstractmethod
     def training_pair(self, target: torch.Tensor, noise: torch.Tensor,
                       timesteps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the noisy target the network sees, what it must output)."""
 
+    @abstractmethod
     def sample(self, model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                noise: torch.Tensor, steps: int) -> torch.Tensor:
         """A target sampled from `noise` in `steps` network calls; `model(x_t, t)`
