@@ -391,18 +391,23 @@ def test_captions_give_each_learned_model_its_budget_and_the_scale(results, tmp_
     assert "unet 520 iterations, 92 CPU-s" in (tmp_path / "summary_mr_to_ct.md").read_text()
 
 
-def test_sampling_steps_are_a_compute_column_only_where_a_sampler_is():
+def test_sampling_steps_are_a_compute_column_only_where_a_sampler_is(tmp_path):
     rows = pd.DataFrame([{"dataset": "phantom", "task": "t1_to_t2", "condition": "default",
                           "method": m, "subject": s, "mae": 0.1}
                          for m in ("unet", "cond_flow") for s in ("003", "004")])
     compute = pd.DataFrame([
         {"task": "t1_to_t2", "condition": "default", "method": "unet", "iterations": 680,
-         "sampling_steps": None},
+         "train_cpu_s": 100.0, "sampling_steps": None},
         {"task": "t1_to_t2", "condition": "default", "method": "cond_flow", "iterations": 400,
-         "sampling_steps": 4}]).assign(collapsed=False)
+         "train_cpu_s": 100.0, "sampling_steps": 4}]).assign(collapsed=False)
     table = tables.summary_table(rows, "t1_to_t2", compute=compute)
     assert table.loc["cond_flow", "sampling steps"] == "4"
     assert table.loc["unet", "sampling steps"] == tables.MISSING
     regression_only = tables.summary_table(rows[rows["method"] == "unet"], "t1_to_t2",
                                            compute=compute)
     assert "sampling steps" not in regression_only.columns
+    rows = pd.concat([rows, rows.assign(task="mr_to_ct", method="unet")]).assign(
+        protocol="synthrad2023")
+    tables.write_all_tables(rows, tmp_path, compute=compute, preset="quick")
+    assert "one network pass over every slice" in (tmp_path / "summary_t1_to_t2.md").read_text()
+    assert "one network pass" not in (tmp_path / "summary_mr_to_ct.md").read_text()

@@ -499,6 +499,8 @@ CI_NOTE = ("mean [95 % percentile bootstrap CI of the mean, 10,000 resamples] ov
 COMPUTE_NOTE = ("Compute per row: training iterations, parameters, training wall and CPU "
                 "time and peak memory, inference seconds per volume, device (— where a "
                 "method has no such step).")
+SAMPLING_NOTE = (" An iterative sampler's inference makes one network pass over every slice "
+                 "per sampling step (column sampling steps).")
 
 SEEDS_NOTE = (" Methods trained with several seeds (column seeds): each subject's value is "
               "averaged over the seeds before the mean and its CI, and compute is the mean of "
@@ -529,6 +531,8 @@ def write_all_tables(df: pd.DataFrame, out_dir: str | Path, order: Sequence[str]
         n = int(table["n"].max())
         rows = df[df["task"] == task]
         costs = f" {COMPUTE_NOTE}" if compute is not None else ""
+        if SAMPLING_STEPS in table.columns:
+            costs += SAMPLING_NOTE
         seeds = SEEDS_NOTE if "seeds" in table.columns else ""
         written += write_table(table, out_dir / f"summary_{task}",
                                f"Task {task}: {cells}, n = {n}.{protocol}{costs}{seeds}"
