@@ -12,9 +12,10 @@ torch's FlopCounterMode (a multiply-add is 2 FLOPs), the time of the last one
 reported (with one step, the first: it includes first-call allocations); one inference over a crop of the volume (`--infer-planes`
 whole axial planes for the slice methods, all 189 for a full pass; a cube of
 side `--infer-cube` for the 3D and patch methods), its FLOPs scaled to the full
-volume by voxel count (the diffusion and flow samplers run one sampling step over
-the crop, scaled by their `sampling_steps`: each step is one pass over every slice) (approximate for tiled 3D methods, whose tile overlap
-differs at the crop's borders). Peak memory is the process's maximum resident set.
+volume by voxel count (approximate for tiled 3D methods, whose tile overlap
+differs at the crop's borders). The diffusion and flow samplers run one sampling
+step over the crop, scaled by their `sampling_steps` (each step is one pass over
+every slice). Peak memory is the process's maximum resident set.
 
 Cost model: GPU-hours = FLOPs per step × the preset's iterations (× stages for
 the context-aware GAN) / the assumed sustained throughput, per training job,
@@ -92,7 +93,8 @@ def measure(method: str, steps: int, planes: int, cube: int) -> dict:
     scale = np.prod(SHAPE) / np.prod(grid) * probe.passes
     iterations = params["iterations"] * params.get("n_stages", 1)
     return dict(method=method, parameters=probe.n_parameters(), step_s=step_s,
-                infer_s_crop=infer_s * probe.passes, infer_crop=list(grid), step_gflop=step_flops / 1e9,
+                infer_s_crop=infer_s * probe.passes, infer_crop=list(grid),
+                step_gflop=step_flops / 1e9,
                 volume_gflop=crop_flops * scale / 1e9, iterations=iterations,
                 batch_size=params.get("batch_size", 1),
                 peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

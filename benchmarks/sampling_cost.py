@@ -27,7 +27,7 @@ from medsynth import config, metrics, train
 from medsynth.case import TrainingData
 from medsynth.methods import cond_diffusion, cond_flow, generative_slices
 from medsynth.methods.intensity import from_network
-from medsynth.methods.slices import network_source
+from medsynth.methods.slices import load_network, network_source
 from medsynth.tasks import parse_condition
 
 MODULES = {"cond_diffusion": cond_diffusion, "cond_flow": cond_flow}
@@ -40,8 +40,8 @@ def network_and_params(method: str, preset: str, model_dir: Path, source_channel
     module = MODULES[method]
     if (model_dir / train.PARAMS).exists():
         params = {**module.DEFAULTS, **train.load_params(model_dir)}
-        net = generative_slices.network(params, params["in_channels"])
-        net.load_state_dict(train.load_modules(model_dir, torch.device("cpu"))["unet"])
+        net = load_network(generative_slices.network(params, params["in_channels"]), model_dir,
+                           "unet", train.Runtime.create())
         return net, params, True
     params = {**module.DEFAULTS, **config.presets()[preset]["methods"].get(method, {})}
     return generative_slices.network(params, source_channels), params, False
@@ -73,8 +73,7 @@ def main() -> None:
                      if args.run_dir else Path("/nonexistent"))
         net, params, trained = network_and_params(method, args.preset, model_dir,
                                                   source.shape[0])
-        process = (module.DiffusionProcess(params, cond.target) if method == "cond_diffusion"
-                   else module.FlowProcess(params))
+        process = module.PROCESS(params, cond.target)
         for steps in args.steps:
             start = time.perf_counter()
             sample = generative_slices.sample_volume(

@@ -117,8 +117,7 @@ def build(method: str, params: dict, shape: tuple[int, int, int],
             for _ in range(params["n_stages"] - 1)]
         return Probe(model, lambda v: context_gan.synthesise(cascade, v, params, device), 1)
     if method in ("cond_diffusion", "cond_flow"):
-        process = (cond_diffusion.DiffusionProcess(params, "CT") if method == "cond_diffusion"
-                   else cond_flow.FlowProcess(params))
+        process = MODULES[method].PROCESS(params, "CT")
         model = generative_slices.ConditionalSliceModel(runtime, params, data, process)
         one_step = {**params, "sampling_steps": 1}
         return Probe(model, lambda v: generative_slices.sample_volume(

@@ -63,7 +63,7 @@ def test_diffusion_training_pair_follows_the_linear_schedule(prediction_type):
 
 def test_flow_training_pair_is_the_straight_line_and_its_velocity():
     x1, x0, t = fixed_batch()  # target x1, noise x0
-    noisy, goal = cond_flow.FlowProcess(cond_flow.DEFAULTS).training_pair(
+    noisy, goal = cond_flow.FlowProcess(cond_flow.DEFAULTS, "T2w").training_pair(
         torch.from_numpy(x1), torch.from_numpy(x0), torch.from_numpy(t))
     tau = (1 - t / 1000)[:, None, None, None]  # t = 0 is the target, t = T the noise
     np.testing.assert_allclose(noisy, tau * x1 + (1 - tau) * x0, atol=1e-6)
@@ -77,8 +77,7 @@ def test_training_loss_is_the_networks_squared_error_on_the_objective(arrays, me
     module = MODULES[method]
     data = TrainingData.load(arrays / "arrays", T1_TO_T2)
     params = {**module.DEFAULTS, **TINY, "lr": 0.0, "lr_min": 0.0}
-    process = (cond_diffusion.DiffusionProcess(params, "T2w") if method == "cond_diffusion"
-               else cond_flow.FlowProcess(params))
+    process = module.PROCESS(params, "T2w")
     torch.manual_seed(0)
     model = generative_slices.ConditionalSliceModel(train.Runtime.create(), params, data, process)
     batch = model.sample_batch(np.random.default_rng(1))
@@ -134,7 +133,7 @@ def test_euler_steps_follow_the_straight_line_to_the_target():
         seen.append((int(t[0]), x.clone()))
         return torch.from_numpy(x1 - x0)
 
-    out = cond_flow.FlowProcess(cond_flow.DEFAULTS).sample(velocity, torch.from_numpy(x0), 4)
+    out = cond_flow.FlowProcess(cond_flow.DEFAULTS, "T2w").sample(velocity, torch.from_numpy(x0), 4)
     assert [t for t, _ in seen] == [1000, 750, 500, 250]
     for t, x in seen:
         np.testing.assert_allclose(x, (1 - t / 1000) * x1 + t / 1000 * x0, atol=1e-6)
@@ -173,8 +172,7 @@ def test_resumed_training_ends_bit_identical(arrays, tmp_path, method):
     module = MODULES[method]
     data = TrainingData.load(arrays / "arrays", T1_TO_T2)
     params = {**module.DEFAULTS, **TINY}
-    process = (cond_diffusion.DiffusionProcess(params, "T2w") if method == "cond_diffusion"
-               else cond_flow.FlowProcess(params))
+    process = module.PROCESS(params, "T2w")
 
     def run(model_dir, **kwargs):
         train.run_training(

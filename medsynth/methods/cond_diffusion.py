@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medsynth import train
 from medsynth.case import Case, TrainingData
 from medsynth.methods import generative_slices
 
@@ -102,20 +101,17 @@ class DiffusionProcess(generative_slices.Process):
         return a_prev ** 0.5 * x0 + (1 - a_prev) ** 0.5 * eps
 
 
-def _process(params: dict) -> DiffusionProcess:
-    return DiffusionProcess(params, params["target_contrast"])
+PROCESS = DiffusionProcess
 
 
 def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: int,
         state_dir: Path | None = None) -> None:
     """Train the conditional denoiser on the training subjects' axial slices."""
-    params = train.merge_params(DEFAULTS, params, "cond_diffusion")
-    process = DiffusionProcess(params, data.condition.target)
-    generative_slices.fit("cond_diffusion", process, data, params, model_dir, seed, threads,
-                          state_dir)
+    generative_slices.fit("cond_diffusion", PROCESS, DEFAULTS, data, params, model_dir, seed,
+                          threads, state_dir)
 
 
 def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
     """The target sampled by DDIM, slice by slice, from the subject's seeded noise."""
-    return generative_slices.predict("cond_diffusion", _process, DEFAULTS, case, params,
+    return generative_slices.predict("cond_diffusion", PROCESS, DEFAULTS, case, params,
                                      model_dir)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from medsynth import train
 from medsynth.case import Case, TrainingData
 from medsynth.methods import generative_slices
 
@@ -37,7 +36,9 @@ class FlowProcess(generative_slices.Process):
 
     method = "cond_flow"
 
-    def __init__(self, params: dict):
+    def __init__(self, params: dict, target_contrast: str):
+        """`target_contrast` is not needed: a straight path ends on the target, so
+        there is no estimate to clip."""
         from monai.networks.schedulers import RFlowScheduler
 
         self.scheduler = RFlowScheduler(num_train_timesteps=params["num_train_timesteps"],
@@ -57,18 +58,16 @@ class FlowProcess(generative_slices.Process):
         return x
 
 
-def _process(params: dict) -> FlowProcess:
-    return FlowProcess(params)
+PROCESS = FlowProcess
 
 
 def fit(data: TrainingData, params: dict, model_dir: Path, seed: int, threads: int,
         state_dir: Path | None = None) -> None:
     """Train the conditional velocity field on the training subjects' axial slices."""
-    params = train.merge_params(DEFAULTS, params, "cond_flow")
-    generative_slices.fit("cond_flow", FlowProcess(params), data, params, model_dir, seed,
+    generative_slices.fit("cond_flow", PROCESS, DEFAULTS, data, params, model_dir, seed,
                           threads, state_dir)
 
 
 def predict(case: Case, params: dict, model_dir: Path | None) -> np.ndarray:
     """The target integrated by Euler steps, slice by slice, from the subject's seeded noise."""
-    return generative_slices.predict("cond_flow", _process, DEFAULTS, case, params, model_dir)
+    return generative_slices.predict("cond_flow", PROCESS, DEFAULTS, case, params, model_dir)

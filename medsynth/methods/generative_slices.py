@@ -82,7 +82,8 @@ VALIDATION_SEED = 0
 class Process(ABC):
     """A noise process over T discrete timesteps (its MONAI ``scheduler``): the training
     objective, with timesteps uniform over {0 .. T-1} as in DDPM and rectified flow, and
-    the sampler that inverts it."""
+    the sampler that inverts it. Built from a method's merged params and the target's
+    contrast (``Process(params, target_contrast)``)."""
 
     method: str  # the method's name, for errors
     scheduler: Any
@@ -210,15 +211,17 @@ class ConditionalSliceModel(train.TrainableModel):
             self.net, self.process, source, rng, self.params, self.runtime.device))
 
 
-def fit(method: str, process: Process, data: TrainingData, params: dict, model_dir: Path,
-        seed: int, threads: int, state_dir: Path | None) -> None:
+def fit(method: str, process_type: type[Process], defaults: dict, data: TrainingData,
+        params: dict, model_dir: Path, seed: int, threads: int, state_dir: Path | None) -> None:
     """Train `method`'s U-Net on the training subjects' axial slices."""
+    params = train.merge_params(defaults, params, method)
+    process = process_type(params, data.condition.target)
     run_slice_training(lambda runtime: ConditionalSliceModel(runtime, params, data, process),
                        method, data, params, model_record(params, data), model_dir, seed,
                        threads, state_dir)
 
 
-def predict(method: str, process_of: Callable[[dict], Process], defaults: dict, case: Case,
+def predict(method: str, process_type: type[Process], defaults: dict, case: Case,
             params: dict, model_dir: Path | None) -> np.ndarray:
     """The target sampled slice by slice onto the case's grid from the subject's seeded
     noise; the network as trained, the number of sampling steps as configured now."""
@@ -228,7 +231,7 @@ def predict(method: str, process_of: Callable[[dict], Process], defaults: dict, 
     net = load_network(network(trained, trained["in_channels"]), model_dir, "unet", runtime)
     source = network_source(case.source, case.condition.source_channels)
     rng = seeding.subject_rng(trained["seed"], case.subject)
-    sampled = sample_volume(net, process_of(trained), source, rng,
+    sampled = sample_volume(net, process_type(trained, trained["target_contrast"]), source, rng,
                             {**trained, "sampling_steps": params["sampling_steps"],
                              "infer_batch_size": params["infer_batch_size"]}, runtime.device)
     return from_network(sampled, case.condition.target)
